@@ -14,6 +14,7 @@ from .exceptions import (
     InvalidHello,
     InvalidResponse,
     LocalProtocolError,
+    RemoteProtocolError,
 )
 from .handshake import (
     DRAFT_VERSION,
@@ -23,13 +24,13 @@ from .handshake import (
     client_hello,
     format_nonce,
     header_tokens,
-    new_nonce,
+    nonce_or_new,
     server_digest,
     valid_subprotocol,
 )
 from .limits import Limits
 from .protocol import Protocol
-from .state import Trigger
+from .state import State, Trigger
 from .uri import WebSocketURI, parse_uri
 
 __all__ = ["ClientProtocol"]
@@ -74,10 +75,7 @@ class ClientProtocol(Protocol):
             msg = f"invalid subprotocol {subprotocol!r}: use only A-Z a-z 0-9 / _ -"
             raise LocalProtocolError(msg)
         self.requested_subprotocol = subprotocol
-        self.nonce = new_nonce() if nonce is None else nonce
-        if len(self.nonce) != NONCE_SIZE:
-            msg = f"a nonce has {NONCE_SIZE} octets"
-            raise LocalProtocolError(msg)
+        self.nonce = nonce_or_new(nonce)
         self._http = h11.Connection(
             h11.CLIENT, max_incomplete_event_size=self.limits.max_header_size
         )
@@ -109,9 +107,13 @@ class ClientProtocol(Protocol):
 
     def receive_eof(self) -> None:
         """Tell the core the server closed the transport (see :meth:`Protocol.receive_eof`)."""
-        if self._rejection is not None:
-            # An error response without Content-Length ends when the connection closes.
-            self.receive_data(b"")
+        if self._rejection is not None and self._state is State.CONNECTING:
+            # An error response without Content-Length ends when the connection closes:
+            # b"" tells h11 so.
+            try:
+                self._receive_http(b"")
+            except RemoteProtocolError as exc:
+                self._fail(exc)
         super().receive_eof()
 
     def _receive_http(self, data: bytes) -> None:
@@ -139,11 +141,16 @@ class ClientProtocol(Protocol):
 
     def _rejection_reason(self) -> str:
         assert self._rejection is not None
-        lines = bytes(self._rejection_body).decode(errors="replace").strip().splitlines()
-        return lines[0] if lines else self._rejection.reason.decode(errors="replace")
+        body = bytes(self._rejection_body).decode(errors="replace").strip()
+        if body:
+            return body.splitlines()[0].strip()
+        return self._rejection.reason.decode(errors="replace") or "no reason given"
 
     def _accept_response(self, response: h11.InformationalResponse) -> None:
         """Check the 101 response; §4.4 keeps hybi-03's checks of every header."""
+        if response.http_version != b"1.1":
+            version = response.http_version.decode()
+            raise InvalidResponse(f"the response is HTTP/{version}, not HTTP/1.1")
         headers: dict[str, list[str]] = {}
         for name, value in response.headers:
             headers.setdefault(name.decode(), []).append(value.decode("latin-1").strip())

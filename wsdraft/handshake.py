@@ -16,6 +16,8 @@ import hashlib
 import re
 import secrets
 
+from .exceptions import LocalProtocolError
+
 __all__ = [
     "CLIENT_HELLO_HEAD",
     "CLIENT_HELLO_SIZE",
@@ -29,6 +31,7 @@ __all__ = [
     "header_tokens",
     "invalid_resource",
     "new_nonce",
+    "nonce_or_new",
     "parse_nonce",
     "server_digest",
     "server_hello",
@@ -46,8 +49,8 @@ CLIENT_HELLO_SIZE = 18
 _MAGIC = b"WebSocket"
 _NONCE = re.compile(r"[0-9A-Fa-f]{16}")
 # "The resource name must not contain ':', whitespace or any character <= U+0020, in
-# explicit or %-encoded form."
-_FORBIDDEN_IN_RESOURCE = re.compile(r"[\x00-\x20:]|%(?:[01][0-9A-Fa-f]|20|3[Aa])")
+# explicit or %-encoded form." DEL (0x7F) is a control character too.
+_FORBIDDEN_IN_RESOURCE = re.compile(r"[\x00-\x20:\x7f]|%(?:[01][0-9A-Fa-f]|20|3[Aa]|7[Ff])")
 # "Subprotocol names are restricted to A-Z, a-z, 0-9, '/', '_' and '-'."
 _SUBPROTOCOL = re.compile(r"[A-Za-z0-9/_-]+")
 
@@ -55,6 +58,20 @@ _SUBPROTOCOL = re.compile(r"[A-Za-z0-9/_-]+")
 def new_nonce() -> bytes:
     """Return 8 random octets from the operating system's CSPRNG."""
     return secrets.token_bytes(NONCE_SIZE)
+
+
+def nonce_or_new(nonce: bytes | None) -> bytes:
+    """Return ``nonce`` (a pinned nonce, for tests), or a new random one if None.
+
+    Raises:
+        LocalProtocolError: ``nonce`` is not 8 octets.
+    """
+    if nonce is None:
+        return new_nonce()
+    if len(nonce) != NONCE_SIZE:
+        msg = f"a nonce has {NONCE_SIZE} octets, not {len(nonce)}"
+        raise LocalProtocolError(msg)
+    return nonce
 
 
 def format_nonce(nonce: bytes) -> str:

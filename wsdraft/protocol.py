@@ -105,11 +105,13 @@ class Protocol:
         HTTP error, a Close or nothing) is queued, and a :class:`~wsdraft.events.Closed`
         event reports the error.
 
+        Empty ``data`` is ignored: the end of the stream is :meth:`receive_eof`.
+
         After calling this method you must send ``data_to_send()`` and should handle
         ``events_received()``.
         """
-        if self._state is State.CLOSED:
-            return  # Nothing the peer says matters any more.
+        if self._state is State.CLOSED or not data:
+            return  # Nothing the peer says matters any more, or nothing arrived.
         try:
             if self._state in (State.CONNECTING, State.ACCEPTING):
                 self._receive_http(data)

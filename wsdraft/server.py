@@ -19,7 +19,7 @@ from .handshake import (
     client_digest,
     header_tokens,
     invalid_resource,
-    new_nonce,
+    nonce_or_new,
     parse_nonce,
     server_hello,
     valid_subprotocol,
@@ -71,7 +71,7 @@ class ServerProtocol(Protocol):
         super().__init__(limits=limits, logger=logger or logging.getLogger("wsdraft.server"))
         self.origins = None if origins is None else frozenset(origins)
         self.secure = secure
-        self.nonce = new_nonce() if nonce is None else nonce
+        self.nonce = nonce_or_new(nonce)
         #: The request, once a valid one has arrived.
         self.request: Request | None = None
         self._client_nonce = b""
@@ -81,10 +81,7 @@ class ServerProtocol(Protocol):
 
     def _receive_http(self, data: bytes) -> None:
         if self._state is State.ACCEPTING:
-            # The client may not send anything before our HELLO; hold a pipelined HELLO.
-            self._reader.feed(data)
-            if self._reader.buffered > CLIENT_HELLO_SIZE:
-                raise InvalidHello("data received before the server HELLO")
+            self._hold_early_data(data)
             return
         self._http.receive_data(data)
         while True:
@@ -102,8 +99,16 @@ class ServerProtocol(Protocol):
                 assert self.request is not None  # h11 pauses after a whole request
                 self._move(Trigger.REQUEST_RECEIVED)
                 self._events.append(self.request)
-                self._reader.feed(self._http.trailing_data[0])
+                self._hold_early_data(self._http.trailing_data[0])
                 return
+
+    def _hold_early_data(self, data: bytes) -> None:
+        # The client may not send anything before our HELLO; hold a pipelined HELLO. The
+        # bytes that came with the request count too, so the outcome does not depend on
+        # how the stream was split.
+        self._reader.feed(data)
+        if self._reader.buffered > CLIENT_HELLO_SIZE:
+            raise InvalidHello("data received before the server HELLO")
 
     def _validate(self, request: h11.Request) -> Request:
         """Check the request against §4.2; raise InvalidRequest with the status to send."""
@@ -184,21 +189,26 @@ class ServerProtocol(Protocol):
             LocalProtocolError: no request is waiting, or the subprotocol was not requested.
         """
         request = self.request
+        # Check the subprotocol before moving, so that a refused call changes nothing.
+        if self._state is State.ACCEPTING and subprotocol is not None:
+            assert request is not None
+            if subprotocol != request.subprotocol:
+                msg = f"the client did not ask for subprotocol {subprotocol!r}"
+                raise LocalProtocolError(msg)
         self._move(Trigger.ACCEPT)
         assert request is not None
-        if subprotocol is not None and subprotocol != request.subprotocol:
-            msg = f"the client did not ask for subprotocol {subprotocol!r}"
-            raise LocalProtocolError(msg)
         self.subprotocol = subprotocol
         location = f"{'wss' if self.secure else 'ws'}://{request.host}{request.resource}"
+        # Origin and Host were decoded as latin-1 and may hold any byte HTTP allows:
+        # encode them back, so they are echoed byte for byte.
         headers = [
-            ("Upgrade", "WebSocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Origin", request.origin),
-            ("Sec-WebSocket-Location", location),
+            (b"Upgrade", b"WebSocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Origin", request.origin.encode("latin-1")),
+            (b"Sec-WebSocket-Location", location.encode("latin-1")),
         ]
         if subprotocol is not None:
-            headers.append(("Sec-WebSocket-Protocol", subprotocol))
+            headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode()))
         response = h11.InformationalResponse(
             status_code=101, reason=b"Switching Protocols", headers=headers
         )

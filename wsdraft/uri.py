@@ -53,6 +53,9 @@ def parse_uri(uri: str) -> WebSocketURI:
         InvalidURI: the URL is not a WebSocket URL, or its resource name breaks the draft's
             rule (no ':', spaces or control characters, even %-encoded).
     """
+    if any(char <= " " for char in uri):
+        # urlsplit would silently drop tabs and newlines; the draft forbids them.
+        raise InvalidURI(uri, "it contains spaces or control characters")
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme not in ("ws", "wss"):
         raise InvalidURI(uri, "the scheme must be ws or wss")
