@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -125,7 +127,8 @@ def test_connect_reports_a_certificate_it_cannot_verify(tls_url: str) -> None:
 
 
 def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
-    executable = shutil.which("wslab")
+    # The console script `pip install -e .` put beside this Python, as in a virtualenv.
+    executable = shutil.which("wslab", path=os.path.dirname(sys.executable))
     assert executable is not None, "run `pip install -e .` to install the wslab command"
     completed = subprocess.run(
         [executable, "connect", f"{url}/echo"],
