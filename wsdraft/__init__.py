@@ -32,7 +32,7 @@ from .exceptions import (
     ProtocolError,
     RemoteProtocolError,
 )
-from .frames import Frame, FrameReader, Opcode
+from .frames import Frame, FrameReader, Opcode, PreparedMessage
 from .limits import MAX_PAYLOAD_SIZE, Limits
 from .protocol import SEND_EOF, Protocol
 from .server import ServerProtocol
@@ -62,6 +62,7 @@ __all__ = [
     "PayloadTooBig",
     "Ping",
     "Pong",
+    "PreparedMessage",
     "Protocol",
     "ProtocolError",
     "RemoteProtocolError",

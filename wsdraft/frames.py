@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from .exceptions import FramingError, PayloadTooBig
@@ -24,7 +25,9 @@ __all__ = [
     "Frame",
     "FrameReader",
     "Opcode",
+    "PreparedMessage",
     "encode_frame",
+    "encode_message",
 ]
 
 BytesLike = bytes | bytearray | memoryview
@@ -181,3 +184,40 @@ class FrameReader:
         payload = buffer[start:end]
         self._pos = end
         return Frame(opcode, payload if type(payload) is bytes else bytes(payload), head >= _FIN)
+
+
+def encode_message(opcode: Opcode, payload: BytesLike, fragment_size: int) -> list[bytes]:
+    """Return the frames of one message: a single frame, or fragments of ``fragment_size``."""
+    if len(payload) <= fragment_size:
+        return [encode_frame(opcode, payload)]
+    view = memoryview(payload)
+    last = len(view) - fragment_size
+    return [
+        encode_frame(
+            opcode if start == 0 else Opcode.CONTINUATION,
+            view[start : start + fragment_size],
+            start >= last,
+        )
+        for start in range(0, len(view), fragment_size)
+    ]
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """A message framed once, to send on many connections with ``send_prepared``.
+
+    Build it with :meth:`text` or :meth:`binary`; a broadcast then costs one encoding
+    however many connections it goes to.
+    """
+
+    frames: tuple[bytes, ...]
+
+    @classmethod
+    def text(cls, text: str, fragment_size: int) -> PreparedMessage:
+        """Frame a text message."""
+        return cls(tuple(encode_message(Opcode.TEXT, text.encode(), fragment_size)))
+
+    @classmethod
+    def binary(cls, data: BytesLike, fragment_size: int) -> PreparedMessage:
+        """Frame a binary message."""
+        return cls(tuple(encode_message(Opcode.BINARY, data, fragment_size)))

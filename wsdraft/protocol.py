@@ -34,7 +34,16 @@ from .exceptions import (
     PayloadTooBig,
     RemoteProtocolError,
 )
-from .frames import MAX_CONTROL_PAYLOAD, BytesLike, Frame, FrameReader, Opcode, encode_frame
+from .frames import (
+    MAX_CONTROL_PAYLOAD,
+    BytesLike,
+    Frame,
+    FrameReader,
+    Opcode,
+    PreparedMessage,
+    encode_frame,
+    encode_message,
+)
 from .limits import Limits
 from .state import State, Trigger, next_state
 
@@ -307,17 +316,18 @@ class Protocol:
         """
         self._send_message(Opcode.BINARY, data)
 
+    def send_prepared(self, message: PreparedMessage) -> None:
+        """Queue a message framed in advance; call ``data_to_send()`` next.
+
+        Raises:
+            LocalProtocolError: the connection is not open.
+        """
+        self._require_open("send a message")
+        self._output += message.frames
+
     def _send_message(self, opcode: Opcode, payload: BytesLike) -> None:
         self._require_open("send a message")
-        size = self.limits.fragment_size
-        if len(payload) <= size:
-            self._output.append(encode_frame(opcode, payload))
-            return
-        view = memoryview(payload)
-        last = len(view) - size
-        for start in range(0, len(view), size):
-            kind = opcode if start == 0 else Opcode.CONTINUATION
-            self._output.append(encode_frame(kind, view[start : start + size], start >= last))
+        self._output += encode_message(opcode, payload, self.limits.fragment_size)
 
     def send_ping(self, data: BytesLike = b"") -> None:
         """Queue a ping carrying ``data`` (at most 125 bytes); call ``data_to_send()`` next.

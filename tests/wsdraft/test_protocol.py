@@ -26,9 +26,11 @@ from wsdraft import (
     PayloadTooBig,
     Ping,
     Pong,
+    PreparedMessage,
     Protocol,
     RemoteProtocolError,
     Request,
+    ServerProtocol,
     State,
     TextMessage,
 )
@@ -792,3 +794,35 @@ def test_any_fragmented_text_reads_back_when_fed_one_byte_at_a_time(
         receiver.receive_data(bytes([byte]))
     assert receiver.events_received() == [TextMessage(text)]
     assert receiver.state is State.OPEN
+
+
+@sides
+@pytest.mark.parametrize(
+    ("message", "prepare"),
+    [
+        ("Hello", PreparedMessage.text),
+        ("é" * 100, PreparedMessage.text),
+        (bytes(range(256)), PreparedMessage.binary),
+    ],
+    ids=["short-text", "fragmented-text", "fragmented-binary"],
+)
+def test_a_prepared_message_goes_out_exactly_as_a_sent_one(
+    open_protocol: Callable[..., Protocol],
+    side: str,
+    message: str | bytes,
+    prepare: Callable[[Any, int], PreparedMessage],
+) -> None:
+    limits = Limits(fragment_size=64)
+    sent, prepared = open_protocol(side, limits), open_protocol(side, limits)
+    if isinstance(message, str):
+        sent.send_text(message)
+    else:
+        sent.send_binary(message)
+    prepared.send_prepared(prepare(message, limits.fragment_size))
+    assert prepared.data_to_send() == sent.data_to_send()
+
+
+def test_a_prepared_message_cannot_be_sent_before_the_connection_opens() -> None:
+    server = ServerProtocol()
+    with pytest.raises(LocalProtocolError, match="cannot send a message in state CONNECTING"):
+        server.send_prepared(PreparedMessage.text("too early", 1024))

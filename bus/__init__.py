@@ -1,0 +1,40 @@
+"""The contract between the gateway and the services on Redis pub/sub (docs/BUS.md).
+
+Gateways publish :class:`Envelope` objects about their client connections to a service's
+channel; services answer with :class:`Command` objects on the gateway's channel, or publish
+to a topic that every gateway fans out to its subscribed connections.
+"""
+
+from __future__ import annotations
+
+from .channels import gateway_channel, service_channel, topic_channel
+from .messages import (
+    BusError,
+    Canary,
+    Close,
+    Command,
+    Envelope,
+    Send,
+    Subscribe,
+    Unsubscribe,
+    decode_command,
+    encode_command,
+)
+from .subscriber import Subscriber
+
+__all__ = [
+    "BusError",
+    "Canary",
+    "Close",
+    "Command",
+    "Envelope",
+    "Send",
+    "Subscribe",
+    "Subscriber",
+    "Unsubscribe",
+    "decode_command",
+    "encode_command",
+    "gateway_channel",
+    "service_channel",
+    "topic_channel",
+]

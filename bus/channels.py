@@ -1,0 +1,22 @@
+"""Redis pub/sub channel names: the one place they are spelled. See docs/BUS.md."""
+
+from __future__ import annotations
+
+__all__ = ["PREFIX", "gateway_channel", "service_channel", "topic_channel"]
+
+PREFIX = "wslab"
+
+
+def service_channel(service: str) -> str:
+    """Where gateways publish envelopes for ``service``: ``wslab:svc:chat``."""
+    return f"{PREFIX}:svc:{service}"
+
+
+def gateway_channel(gateway_id: str) -> str:
+    """Where services send commands to one gateway: ``wslab:gw:<id>``."""
+    return f"{PREFIX}:gw:{gateway_id}"
+
+
+def topic_channel(topic: str) -> str:
+    """Where a topic's messages go to every gateway with subscribers: ``wslab:topic:<topic>``."""
+    return f"{PREFIX}:topic:{topic}"

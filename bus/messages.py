@@ -1,0 +1,194 @@
+"""What travels on the bus: envelopes (gateway → service) and commands (service → gateway).
+
+Both are JSON objects with a version field ``v``. A topic's messages are not wrapped: the
+bytes published on a topic channel are the text every subscribed client receives.
+See docs/BUS.md for the wire format and examples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+__all__ = [
+    "VERSION",
+    "BusError",
+    "Canary",
+    "Close",
+    "Command",
+    "Envelope",
+    "Send",
+    "Subscribe",
+    "Unsubscribe",
+    "decode_command",
+    "encode_command",
+]
+
+VERSION = 1
+
+
+class BusError(ValueError):
+    """A bus message that cannot be decoded; the receiver logs and drops it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    """An event about one client connection, published by its gateway to a service.
+
+    Attributes:
+        kind: ``open`` when the connection opened, ``message`` for each message it sent,
+            ``close`` when it closed.
+        conn: the connection's id, unique across gateways.
+        gateway: the id of the gateway holding the connection; commands go there.
+        path: the path the client connected to, for example ``/chat``.
+        query: the query string the client connected with, without ``?``.
+        payload: the message (``message`` only): its text, or base64 if ``binary``.
+        binary: True if the client sent a binary message.
+        received_at: when the gateway received the message (Unix time, seconds).
+        published_at: when the gateway published this envelope (Unix time, seconds).
+    """
+
+    kind: Literal["open", "message", "close"]
+    conn: str
+    gateway: str
+    path: str
+    query: str = ""
+    payload: str | None = None
+    binary: bool = False
+    received_at: float
+    published_at: float
+
+    def encode(self) -> bytes:
+        """Return the envelope as JSON bytes."""
+        return json.dumps({"v": VERSION, **dataclasses.asdict(self)}).encode()
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> Envelope:
+        """Parse an envelope.
+
+        Raises:
+            BusError: it is not a valid envelope.
+        """
+        fields = _load(data)
+        if fields.get("kind") not in ("open", "message", "close"):
+            msg = f"invalid envelope kind {fields.get('kind')!r}"
+            raise BusError(msg)
+        return _build(cls, fields)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Send:
+    """Send a message to one connection."""
+
+    op: ClassVar[str] = "send"
+    conn: str
+    payload: str
+    binary: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Subscribe:
+    """Subscribe a connection to a topic: it receives every message published there."""
+
+    op: ClassVar[str] = "subscribe"
+    conn: str
+    topic: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unsubscribe:
+    """Stop sending a topic's messages to a connection."""
+
+    op: ClassVar[str] = "unsubscribe"
+    conn: str
+    topic: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Close:
+    """Close a connection; ``reason`` becomes the body of the Close frame."""
+
+    op: ClassVar[str] = "close"
+    conn: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Canary:
+    """A gateway's message to itself, proving a round trip through Redis works."""
+
+    op: ClassVar[str] = "canary"
+    token: str
+
+
+Command = Send | Subscribe | Unsubscribe | Close | Canary
+"""Everything a gateway executes from its command channel."""
+
+_COMMANDS: dict[str, type[Command]] = {
+    command.op: command for command in (Send, Subscribe, Unsubscribe, Close, Canary)
+}
+
+
+def encode_command(command: Command) -> bytes:
+    """Return a command as JSON bytes."""
+    return json.dumps({"v": VERSION, "op": command.op, **dataclasses.asdict(command)}).encode()
+
+
+def decode_command(data: bytes | str) -> Command:
+    """Parse a command.
+
+    Raises:
+        BusError: it is not a valid command.
+    """
+    fields = _load(data)
+    op = fields.pop("op", None)
+    command = _COMMANDS.get(op) if isinstance(op, str) else None
+    if command is None:
+        msg = f"unknown command {op!r}"
+        raise BusError(msg)
+    return _build(command, fields)
+
+
+def _load(data: bytes | str) -> dict[str, Any]:
+    try:
+        fields = json.loads(data)
+    except ValueError:
+        raise BusError("not JSON") from None
+    if not isinstance(fields, dict):
+        raise BusError("not a JSON object")
+    if fields.pop("v", None) != VERSION:
+        msg = f"unsupported bus version, expected {VERSION}"
+        raise BusError(msg)
+    return fields
+
+
+_T = typing.TypeVar("_T")
+# JSON types that may stand for each annotation used above.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "bool": (bool,),
+    "float": (int, float),
+}
+
+
+def _build(cls: type[_T], fields: dict[str, Any]) -> _T:
+    """Build ``cls`` from decoded JSON, checking names and types; raise BusError."""
+    known = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = fields.keys() - known.keys()
+    if unknown:
+        msg = f"unknown field {sorted(unknown)[0]!r} in {cls.__name__}"
+        raise BusError(msg)
+    for name, value in fields.items():
+        annotation = str(known[name].type)
+        allowed = _JSON_TYPES.get(annotation, (str,))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            msg = f"invalid {name!r} in {cls.__name__}: {value!r}"
+            raise BusError(msg)
+    try:
+        return cls(**fields)
+    except TypeError as exc:  # a required field is missing
+        raise BusError(f"incomplete {cls.__name__}: {exc}") from None

@@ -1,0 +1,115 @@
+"""A Redis pub/sub reader that survives Redis going away.
+
+redis-py re-subscribes by itself after a short blip, but gives up after its retry budget
+and forgets a subscription that failed. This reader keeps the set of channels it should be
+on, and whenever the connection fails it starts a fresh one and subscribes to all of them
+again, backing off while Redis is down. Messages published while it is disconnected are
+lost: pub/sub is at-most-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["Subscriber"]
+
+logger = logging.getLogger("wslab.bus")
+
+Handler = Callable[[str, bytes], Awaitable[None]]
+"""Called with the channel and the data of each message, one at a time."""
+
+_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Subscriber:
+    """Reads channels with ``run()`` until cancelled; ``subscribe`` works at any time.
+
+    Args:
+        client: the Redis client to open pub/sub connections from.
+        handler: called for each message, in order; its exceptions are logged.
+        poll_timeout: how long one read waits, so that health checks and pending
+            subscriptions are handled at least this often.
+        max_backoff: the longest wait between two reconnection attempts, in seconds.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        handler: Handler,
+        *,
+        poll_timeout: float = 1.0,
+        max_backoff: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.handler = handler
+        self.poll_timeout = poll_timeout
+        self.max_backoff = max_backoff
+        #: True while subscribed and reading; False while reconnecting.
+        self.connected = asyncio.Event()
+        self._channels: set[str] = set()
+        self._pubsub: redis.client.PubSub | None = None
+        # Set when a subscription change may not have reached Redis.
+        self._resync = False
+
+    async def subscribe(self, *channels: str) -> None:
+        """Add channels; they are subscribed now if connected, or on reconnection."""
+        new = set(channels) - self._channels
+        self._channels |= new
+        if new and self._pubsub is not None and self.connected.is_set():
+            try:
+                await self._pubsub.subscribe(*new)
+            except _ERRORS:
+                self._resync = True
+
+    async def unsubscribe(self, *channels: str) -> None:
+        """Remove channels."""
+        gone = set(channels) & self._channels
+        self._channels -= gone
+        if gone and self._pubsub is not None and self.connected.is_set():
+            try:
+                await self._pubsub.unsubscribe(*gone)
+            except _ERRORS:
+                self._resync = True
+
+    async def run(self) -> None:
+        """Read and dispatch messages until cancelled, reconnecting as needed."""
+        backoff = 0.05
+        while True:
+            try:
+                await self._read()
+            except _ERRORS as exc:
+                logger.warning("! redis pub/sub lost (%s); reconnecting in %.2f s", exc, backoff)
+            finally:
+                self.connected.clear()
+                if self._pubsub is not None:
+                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                    self._pubsub = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    async def _read(self) -> None:
+        self._pubsub = pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        await self.client.ping()  # Proves Redis answers before we say we are connected.
+        if self._channels:
+            await pubsub.subscribe(*self._channels)
+        self._resync = False
+        self.connected.set()
+        logger.info("= redis pub/sub connected, %d channels", len(self._channels))
+        while True:
+            if self._resync:
+                self._resync = False
+                await pubsub.subscribe(*self._channels)
+            message = await pubsub.get_message(timeout=self.poll_timeout)
+            if message is None:
+                continue
+            channel = message["channel"].decode()
+            try:
+                await self.handler(channel, message["data"])
+            except Exception:
+                logger.exception("! handler failed on a message from %s", channel)

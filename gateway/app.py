@@ -1,0 +1,101 @@
+"""The gateway's FastAPI application: draft endpoints, health, readiness and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as redis
+from fastapi import FastAPI, Response, WebSocket
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from wsdraft import Limits
+
+from .draft import OUTBOX, SETTINGS, DraftSettings
+from .hub import Hub
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the gateway for ``settings``; run it with uvicorn and ``ws=DraftProtocol``."""
+    limits = Limits(max_message_size=settings.max_message_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        client = redis.Redis.from_url(settings.redis_url)
+        hub = Hub(
+            client,
+            settings.gateway_id,
+            fragment_size=limits.fragment_size,
+            ready_timeout=settings.ready_timeout,
+        )
+        await hub.start()
+        app.state.hub = hub
+        try:
+            yield {
+                SETTINGS: DraftSettings(
+                    limits=limits,
+                    origins=settings.origins,
+                    max_connections=settings.max_connections,
+                )
+            }
+        finally:
+            await hub.stop()
+            await client.aclose()
+
+    app = FastAPI(
+        title="wslab gateway",
+        summary="Terminates the 2010 GET+Upgrade+HELLO WebSocket draft and relays over Redis.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers HTTP."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "Redis pub/sub is not working"}})
+    async def readyz() -> JSONResponse:
+        """Ready: a canary went through Redis pub/sub and back within the deadline."""
+        hub: Hub = app.state.hub
+        if await hub.ready():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "not ready", "reason": "no round trip through Redis pub/sub"},
+            status_code=503,
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        """Prometheus metrics: connections, handshakes, messages, bytes, Redis round trip."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for path, service in settings.routes.items():
+        app.add_api_websocket_route(path, _endpoint(service), name=service)
+    return app
+
+
+def _endpoint(service: str) -> Callable[[WebSocket], Awaitable[None]]:
+    """The endpoint of one route: relay a client's messages to ``service``."""
+
+    async def relay(websocket: WebSocket) -> None:
+        hub: Hub = websocket.app.state.hub
+        await websocket.accept()
+        outbox = websocket.scope["extensions"][OUTBOX]
+        query = websocket.scope["query_string"].decode("latin-1")
+        link = await hub.open(service, websocket.scope["path"], query, outbox)
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                await hub.forward(link, message["bytes"] if text is None else text)
+        finally:
+            await hub.close(link)
+
+    return relay

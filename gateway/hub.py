@@ -1,0 +1,246 @@
+"""The gateway's side of the bus: client connections in, commands and topics out.
+
+The hub knows connections, services and topics by name only; what a message means is the
+services' business (docs/BUS.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from bus import (
+    BusError,
+    Canary,
+    Close,
+    Envelope,
+    Send,
+    Subscribe,
+    Subscriber,
+    Unsubscribe,
+    decode_command,
+    encode_command,
+    gateway_channel,
+    service_channel,
+    topic_channel,
+)
+from wsdraft import PreparedMessage
+
+from . import metrics
+
+__all__ = ["Hub", "Link", "Outbox"]
+
+logger = logging.getLogger("wslab.gateway")
+
+
+class Outbox(Protocol):
+    """What the hub needs of a client connection: sending without waiting."""
+
+    def send_prepared(self, message: PreparedMessage) -> bool: ...
+
+    def close(self, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class Link:
+    """A client connection as the hub sees it."""
+
+    id: str
+    service: str
+    path: str
+    query: str
+    outbox: Outbox
+    #: The topic channels this connection receives.
+    channels: set[str] = field(default_factory=set)
+
+
+class Hub:
+    """Publishes client events to services and carries out the services' commands.
+
+    Args:
+        client: the Redis client.
+        gateway_id: this gateway's id on the bus.
+        fragment_size: the fragment size used to frame outgoing messages once.
+        ready_timeout: how long :meth:`ready` waits for its canary.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        gateway_id: str,
+        *,
+        fragment_size: int,
+        ready_timeout: float,
+    ) -> None:
+        self.client = client
+        self.gateway_id = gateway_id
+        self.channel = gateway_channel(gateway_id)
+        self.fragment_size = fragment_size
+        self.ready_timeout = ready_timeout
+        self.subscriber = Subscriber(client, self._on_bus_message)
+        self.links: dict[str, Link] = {}
+        # Local connections subscribed to each topic channel.
+        self.subscribers: dict[str, set[Link]] = {}
+        self._ids = itertools.count(1)
+        self._canaries: dict[str, asyncio.Future[None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe to this gateway's command channel and start reading the bus."""
+        await self.subscriber.subscribe(self.channel)
+        self._task = asyncio.create_task(self.subscriber.run())
+
+    async def stop(self) -> None:
+        """Stop reading the bus."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # Client connections.
+
+    async def open(self, service: str, path: str, query: str, outbox: Outbox) -> Link:
+        """Register a new connection and tell its service."""
+        link = Link(f"{self.gateway_id}.{next(self._ids)}", service, path, query, outbox)
+        self.links[link.id] = link
+        await self._publish(link, "open")
+        return link
+
+    async def forward(self, link: Link, message: str | bytes) -> None:
+        """Publish a client's message to its service; tell the client if nobody got it."""
+        received_at = time.time()
+        if isinstance(message, bytes):
+            await self._publish(
+                link, "message", base64.b64encode(message).decode(), True, received_at
+            )
+        else:
+            await self._publish(link, "message", message, False, received_at)
+
+    async def close(self, link: Link) -> None:
+        """Forget a connection that ended and tell its service."""
+        self.links.pop(link.id, None)
+        for channel in list(link.channels):
+            await self._unsubscribe(link, channel)
+        await self._publish(link, "close")
+
+    async def _publish(
+        self,
+        link: Link,
+        kind: Literal["open", "message", "close"],
+        payload: str | None = None,
+        binary: bool = False,
+        received_at: float | None = None,
+    ) -> None:
+        now = time.time()
+        envelope = Envelope(
+            kind=kind,
+            conn=link.id,
+            gateway=self.gateway_id,
+            path=link.path,
+            query=link.query,
+            payload=payload,
+            binary=binary,
+            received_at=now if received_at is None else received_at,
+            published_at=now,
+        )
+        try:
+            receivers = await self.client.publish(service_channel(link.service), envelope.encode())
+        except RedisError as exc:
+            logger.warning("! cannot publish to %s: %s", link.service, exc)
+            self._undelivered(link, kind, "bus_down", "the message bus is unreachable")
+            return
+        if receivers == 0:
+            self._undelivered(
+                link, kind, "unavailable", f"the {link.service} service is not running"
+            )
+
+    def _undelivered(self, link: Link, kind: str, code: str, problem: str) -> None:
+        """Tell the client at once that what it did reached no service."""
+        metrics.UNDELIVERED.labels(reason=code).inc()
+        if kind == "close":
+            return  # Nobody is left to tell.
+        what = "your message was not delivered" if kind == "message" else "try again later"
+        error = {"type": "error", "code": code, "message": f"{problem}; {what}"}
+        link.outbox.send_prepared(PreparedMessage.text(json.dumps(error), self.fragment_size))
+
+    # The bus.
+
+    async def _on_bus_message(self, channel: str, data: bytes) -> None:
+        if channel == self.channel:
+            try:
+                command = decode_command(data)
+            except BusError as exc:
+                logger.warning("! dropped a malformed command: %s", exc)
+                return
+            await self._execute(command)
+            return
+        try:
+            message = PreparedMessage.text(data.decode(), self.fragment_size)
+        except UnicodeDecodeError:
+            logger.warning("! dropped a topic message that is not UTF-8 on %s", channel)
+            return
+        for link in list(self.subscribers.get(channel, ())):
+            link.outbox.send_prepared(message)
+
+    async def _execute(self, command: Send | Subscribe | Unsubscribe | Close | Canary) -> None:
+        if isinstance(command, Canary):
+            waiter = self._canaries.get(command.token)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        link = self.links.get(command.conn)
+        if link is None:
+            return  # The connection is gone; nothing to do.
+        match command:
+            case Send(payload=payload, binary=True):
+                data = base64.b64decode(payload)
+                link.outbox.send_prepared(PreparedMessage.binary(data, self.fragment_size))
+            case Send(payload=payload):
+                link.outbox.send_prepared(PreparedMessage.text(payload, self.fragment_size))
+            case Subscribe(topic=topic):
+                await self._subscribe(link, topic_channel(topic))
+            case Unsubscribe(topic=topic):
+                await self._unsubscribe(link, topic_channel(topic))
+            case Close(reason=reason):
+                link.outbox.close(reason)
+
+    async def _subscribe(self, link: Link, channel: str) -> None:
+        link.channels.add(channel)
+        links = self.subscribers.setdefault(channel, set())
+        links.add(link)
+        if len(links) == 1:
+            await self.subscriber.subscribe(channel)
+
+    async def _unsubscribe(self, link: Link, channel: str) -> None:
+        link.channels.discard(channel)
+        links = self.subscribers.get(channel, set())
+        links.discard(link)
+        if not links and self.subscribers.pop(channel, None) is not None:
+            await self.subscriber.unsubscribe(channel)
+
+    async def ready(self) -> bool:
+        """Send a canary through Redis to this gateway and wait for it to come back."""
+        if not self.subscriber.connected.is_set():
+            return False
+        token = secrets.token_hex(8)
+        waiter = self._canaries[token] = asyncio.get_running_loop().create_future()
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.ready_timeout):
+                await self.client.publish(self.channel, encode_command(Canary(token=token)))
+                await waiter
+        except (TimeoutError, RedisError):
+            return False
+        finally:
+            del self._canaries[token]
+        metrics.REDIS_ROUND_TRIP.observe(time.perf_counter() - start)
+        return True
