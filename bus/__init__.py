@@ -21,6 +21,7 @@ from .messages import (
     encode_command,
 )
 from .subscriber import Subscriber
+from .tasks import cancel_and_wait
 
 __all__ = [
     "BusError",
@@ -32,6 +33,7 @@ __all__ = [
     "Subscribe",
     "Subscriber",
     "Unsubscribe",
+    "cancel_and_wait",
     "decode_command",
     "encode_command",
     "gateway_channel",

@@ -1,0 +1,39 @@
+"""What the wslab services share: the bus loop, the handler API, settings and health.
+
+A service is a :class:`Handlers` subclass run by :func:`main`::
+
+    class Echo(servicekit.Handlers):
+        async def on_message(self, ctx: servicekit.Context, text: str) -> None:
+            await ctx.reply(text)
+
+    sys.exit(servicekit.main("echo", lambda settings: Echo(), settings_cls=ServiceSettings))
+
+See docs/BUS.md ("Services") for the whole API. ``python -m servicekit.health`` is the
+container healthcheck (:mod:`servicekit.health`, not imported here so that it stays quick).
+"""
+
+from __future__ import annotations
+
+from .context import Connection, Context, Outbox
+from .messages import BAD_REQUEST, ClientError, Message, encode, error
+from .runner import main, serve
+from .service import Handlers, Service
+from .settings import ServiceSettings, load_settings, setting
+
+__all__ = [
+    "BAD_REQUEST",
+    "ClientError",
+    "Connection",
+    "Context",
+    "Handlers",
+    "Message",
+    "Outbox",
+    "Service",
+    "ServiceSettings",
+    "encode",
+    "error",
+    "load_settings",
+    "main",
+    "serve",
+    "setting",
+]

@@ -1,0 +1,133 @@
+"""What handlers can do: send to connections, manage their topics, publish to topics.
+
+:class:`Outbox` turns each action into a ``bus`` command on the gateway's channel or a
+message on a topic's channel (docs/BUS.md); :class:`Context` binds it to the connection an
+envelope is about, so that a handler writes ``await ctx.reply({...})``.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+import bus
+
+from .messages import Message, encode
+
+__all__ = ["Connection", "Context", "Outbox"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    """A client connection, as a gateway described it in an envelope.
+
+    Attributes:
+        id: the connection's id, unique across gateways.
+        gateway: the id of the gateway holding it, where its commands go.
+        path: the path the client connected to, for example ``/chat``.
+        query: the query string it connected with, without ``?``.
+    """
+
+    id: str
+    gateway: str
+    path: str = ""
+    query: str = ""
+
+    @classmethod
+    def from_envelope(cls, envelope: bus.Envelope) -> Connection:
+        """Return the connection an envelope is about."""
+        return cls(
+            id=envelope.conn, gateway=envelope.gateway, path=envelope.path, query=envelope.query
+        )
+
+    def param(self, name: str) -> str | None:
+        """Return the first value of ``name`` in the query string, decoded, or None."""
+        values = urllib.parse.parse_qs(self.query, keep_blank_values=True).get(name)
+        return values[0] if values else None
+
+
+class Outbox:
+    """Publishes a service's commands and topic messages on Redis.
+
+    Args:
+        client: the Redis client to publish with.
+        logger: where to log what is sent, at debug level.
+    """
+
+    def __init__(self, client: Redis, logger: logging.Logger) -> None:
+        self.redis = client
+        self.logger = logger
+
+    async def command(self, gateway: str, command: bus.Command) -> None:
+        """Publish a command on a gateway's channel."""
+        self.logger.debug("> %s %s", gateway, command)
+        await self.redis.publish(bus.gateway_channel(gateway), bus.encode_command(command))
+
+    async def send(self, conn: Connection, message: Message) -> None:
+        """Send one message to a connection (``bus.Send``)."""
+        await self.command(conn.gateway, bus.Send(conn=conn.id, payload=encode(message)))
+
+    async def subscribe(self, conn: Connection, topic: str) -> None:
+        """Make a connection receive a topic's messages (``bus.Subscribe``)."""
+        await self.command(conn.gateway, bus.Subscribe(conn=conn.id, topic=topic))
+
+    async def unsubscribe(self, conn: Connection, topic: str) -> None:
+        """Stop sending a topic's messages to a connection (``bus.Unsubscribe``)."""
+        await self.command(conn.gateway, bus.Unsubscribe(conn=conn.id, topic=topic))
+
+    async def close(self, conn: Connection, reason: str = "") -> None:
+        """Close a connection; ``reason`` becomes the Close frame's body (``bus.Close``)."""
+        await self.command(conn.gateway, bus.Close(conn=conn.id, reason=reason))
+
+    async def publish(self, topic: str, message: Message) -> int:
+        """Send a message to every connection subscribed to ``topic``.
+
+        Returns:
+            How many gateways received it (Redis ``PUBLISH``).
+        """
+        self.logger.debug("> topic %s", topic)
+        receivers: int = await self.redis.publish(bus.topic_channel(topic), encode(message))
+        return receivers
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler gets: the connection an envelope is about, and the outbox.
+
+    Attributes:
+        conn: the connection.
+        outbox: the service's outbox, to address other connections or topics.
+        envelope: the envelope being handled.
+    """
+
+    conn: Connection
+    outbox: Outbox
+    envelope: bus.Envelope
+
+    @property
+    def redis(self) -> Redis:
+        """The service's Redis client, for state kept in Redis."""
+        return self.outbox.redis
+
+    async def reply(self, message: Message) -> None:
+        """Send a message to this connection."""
+        await self.outbox.send(self.conn, message)
+
+    async def subscribe(self, topic: str) -> None:
+        """Make this connection receive the topic's messages."""
+        await self.outbox.subscribe(self.conn, topic)
+
+    async def unsubscribe(self, topic: str) -> None:
+        """Stop sending the topic's messages to this connection."""
+        await self.outbox.unsubscribe(self.conn, topic)
+
+    async def close(self, reason: str = "") -> None:
+        """Close this connection."""
+        await self.outbox.close(self.conn, reason)
+
+    async def publish(self, topic: str, message: Message) -> int:
+        """Send a message to every connection subscribed to ``topic``; see :class:`Outbox`."""
+        return await self.outbox.publish(topic, message)

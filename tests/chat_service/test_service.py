@@ -1,0 +1,168 @@
+"""The chat service against a real Redis, with the test playing the gateway."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+import bus
+from chat_service import ChatHandlers
+from servicekit import Service
+from tests.servicekit.fake_gateway import FakeGateway
+
+pytestmark = pytest.mark.usefixtures("chat")
+
+
+def event(kind: str, nick: str, seq: int, **fields: Any) -> dict[str, Any]:
+    """What a room event must be, but for its timestamp."""
+    return {"type": kind, "room": "lobby", "nick": nick, **fields, "seq": seq}
+
+
+def without_ts(message: dict[str, Any]) -> dict[str, Any]:
+    assert isinstance(message.pop("ts"), float)
+    return message
+
+
+async def join(gateway: FakeGateway, conn: str, nick: str, seq: int) -> None:
+    """Open ``conn`` as ``nick`` and check what the service does."""
+    await gateway.open(conn, query=f"nick={nick}", path="/chat")
+    assert await gateway.reply(conn) == {"type": "welcome", "nick": nick, "room": "lobby"}
+    assert await gateway.next() == bus.Subscribe(conn=conn, topic="chat.lobby")
+    assert without_ts(await gateway.published("chat.lobby")) == event("join", nick, seq)
+
+
+async def test_opening_sends_welcome_then_subscribes_to_the_lobby_then_announces_the_join(
+    gateway: FakeGateway,
+) -> None:
+    await gateway.open("gw-test.1", query="nick=alice", path="/chat")
+    assert await gateway.reply("gw-test.1") == {"type": "welcome", "nick": "alice", "room": "lobby"}
+    assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
+    joined = await gateway.published("chat.lobby")
+    assert list(joined) == ["type", "room", "nick", "seq", "ts"]
+    assert without_ts(joined) == event("join", "alice", 1)
+
+
+async def test_saying_publishes_a_message_with_the_nick_and_the_next_seq(
+    gateway: FakeGateway,
+) -> None:
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    await gateway.message("gw-test.1", '{"type": "say", "text": "hello", "room": "lobby"}')
+    message = await gateway.published("chat.lobby")
+    assert list(message) == ["type", "room", "nick", "text", "seq", "ts"]
+    assert without_ts(message) == event("message", "alice", 2, text="hello")
+    await gateway.message("gw-test.1", '{"type": "say", "text": "again"}')
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 3, text="again"
+    )
+
+
+async def test_a_bare_line_is_said_as_it_is(gateway: FakeGateway) -> None:
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    for seq, line in enumerate(["hello everyone", "[1, 2]", "{oops"], start=2):
+        await gateway.message("gw-test.1", line)
+        assert without_ts(await gateway.published("chat.lobby")) == event(
+            "message", "alice", seq, text=line
+        )
+
+
+async def test_every_room_event_takes_the_next_seq(gateway: FakeGateway) -> None:
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    await join(gateway, "gw-test.2", "bob", seq=2)
+    await gateway.message("gw-test.2", "hi alice")
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "bob", 3, text="hi alice"
+    )
+    await gateway.close("gw-test.2")
+    assert without_ts(await gateway.published("chat.lobby")) == event("leave", "bob", 4)
+    await gateway.message("gw-test.1", "bye bob")
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 5, text="bye bob"
+    )
+
+
+async def test_seq_continues_from_the_counter_in_redis(
+    gateway: FakeGateway, redis_url: str
+) -> None:
+    async with Redis.from_url(redis_url) as client:
+        await client.set("wslab:chat:lobby:seq", 41)
+    await join(gateway, "gw-test.1", "alice", seq=42)
+    async with Redis.from_url(redis_url) as client:
+        assert await client.get("wslab:chat:lobby:seq") == b"42"
+
+
+@pytest.mark.parametrize("query", ["", "nick=", "nick=alice+smith", "nick=" + "x" * 33, "a=b"])
+async def test_without_a_valid_nick_the_client_is_a_guest(gateway: FakeGateway, query: str) -> None:
+    await gateway.open("gw-test.1", query=query)
+    welcome = await gateway.reply("gw-test.1")
+    assert re.fullmatch(r"guest-[0-9a-f]{4}", welcome["nick"])
+    assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
+    assert without_ts(await gateway.published("chat.lobby")) == event("join", welcome["nick"], 1)
+    await gateway.message("gw-test.1", "hi")
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", welcome["nick"], 2, text="hi"
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ('{"type": "shout", "text": "hi"}', "unknown type 'shout'"),
+        ('{"type": "say"}', "say needs a text string"),
+        (
+            '{"type": "say", "text": "hi", "room": "attic"}',
+            "no room 'attic'; everyone is in 'lobby'",
+        ),
+    ],
+)
+async def test_an_invalid_message_gets_an_error_to_that_client_only(
+    gateway: FakeGateway, payload: str, message: str
+) -> None:
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    await gateway.message("gw-test.1", payload)
+    assert await gateway.reply("gw-test.1") == {
+        "type": "error",
+        "code": "bad_request",
+        "message": message,
+    }
+    await gateway.message("gw-test.1", "still here")  # Nothing was published meanwhile.
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 2, text="still here"
+    )
+
+
+async def test_a_closed_connection_is_forgotten(
+    gateway: FakeGateway, handlers: ChatHandlers
+) -> None:
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    assert handlers.nicks == {"gw-test.1": "alice"}
+    await gateway.close("gw-test.1")
+    assert without_ts(await gateway.published("chat.lobby")) == event("leave", "alice", 2)
+    assert handlers.nicks == {}
+
+
+async def test_a_connection_opened_before_a_restart_keeps_its_chosen_nick(
+    gateway: FakeGateway,
+) -> None:
+    # This service never saw gw-test.1 open: another process did, before a restart.
+    await gateway.message("gw-test.1", "still here?", query="nick=alice")
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 1, text="still here?"
+    )
+    await gateway.close("gw-test.2", query="nick=bob")
+    assert without_ts(await gateway.published("chat.lobby")) == event("leave", "bob", 2)
+
+
+async def test_an_unknown_guest_leaves_without_announcement(gateway: FakeGateway) -> None:
+    await gateway.close("gw-test.1", query="")
+    await join(gateway, "gw-test.2", "bob", seq=1)
+
+
+async def test_a_malformed_envelope_does_not_stop_the_chat(
+    chat: Service, gateway: FakeGateway
+) -> None:
+    await gateway.publish_raw(b'{"v": 1, "kind": "open"}')
+    await gateway.publish_raw(b"\x00garbage")
+    await join(gateway, "gw-test.1", "alice", seq=1)

@@ -1,0 +1,163 @@
+"""Playing the gateway's role on a real Redis, to test services from the outside.
+
+:class:`FakeGateway` publishes envelopes to a service's channel and reads, in the order
+Redis delivered them, the commands sent to its own channel and the messages of the topics
+it listens to. :func:`running` runs a service for the duration of a block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+
+import bus
+from servicekit import Service
+
+#: How long any wait may last before the test fails instead of hanging.
+DEADLINE = 10.0
+
+
+@dataclass(frozen=True)
+class Published:
+    """A message a service published on a topic, decoded from JSON."""
+
+    topic: str
+    message: Any
+
+
+class FakeGateway:
+    """A gateway with no clients: it sends envelopes and records what comes back."""
+
+    def __init__(self, redis_url: str, service: str, *, id: str = "gw-test") -> None:
+        self.id = id
+        self.service = service
+        self.redis = Redis.from_url(redis_url)
+        self.pubsub = self.redis.pubsub()
+
+    async def __aenter__(self) -> FakeGateway:
+        await self._listen(bus.gateway_channel(self.id))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.pubsub.aclose()
+        await self.redis.aclose()
+
+    def conn(self, n: int) -> str:
+        """The id of this gateway's connection number ``n``."""
+        return f"{self.id}.{n}"
+
+    async def listen(self, *topics: str) -> None:
+        """Receive these topics' messages from now on."""
+        await self._listen(*(bus.topic_channel(topic) for topic in topics))
+
+    async def open(self, conn: str, query: str = "", path: str = "/") -> None:
+        await self._envelope("open", conn, query=query, path=path)
+
+    async def message(
+        self, conn: str, payload: str, *, query: str = "", binary: bool = False
+    ) -> None:
+        await self._envelope("message", conn, payload=payload, query=query, binary=binary)
+
+    async def close(self, conn: str, query: str = "") -> None:
+        await self._envelope("close", conn, query=query)
+
+    async def publish_raw(self, data: bytes) -> None:
+        """Publish anything on the service's channel."""
+        await self.redis.publish(bus.service_channel(self.service), data)
+
+    async def next(self) -> bus.Command | Published:
+        """The next command to this gateway or message on a listened topic."""
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    break
+        channel = message["channel"].decode()
+        if channel == bus.gateway_channel(self.id):
+            return bus.decode_command(message["data"])
+        topic = channel.removeprefix(bus.topic_channel(""))
+        return Published(topic, json.loads(message["data"]))
+
+    async def reply(self, conn: str) -> Any:
+        """The next item, which must be a Send to ``conn``: its payload, decoded."""
+        command = await self.next()
+        assert isinstance(command, bus.Send), command
+        assert command.conn == conn
+        return json.loads(command.payload)
+
+    async def published(self, topic: str) -> Any:
+        """The next item, which must be a message on ``topic``: the message."""
+        item = await self.next()
+        assert isinstance(item, Published), item
+        assert item.topic == topic
+        return item.message
+
+    async def _listen(self, *channels: str) -> None:
+        await self.pubsub.subscribe(*channels)
+        # Wait for the confirmations, so that nothing published from now on is missed.
+        pending = {channel.encode() for channel in channels}
+        async with asyncio.timeout(DEADLINE):
+            while pending:
+                message = await self.pubsub.get_message(timeout=1)
+                if message is not None and message["type"] == "subscribe":
+                    pending.discard(message["channel"])
+
+    async def _envelope(
+        self,
+        kind: Literal["open", "message", "close"],
+        conn: str,
+        *,
+        payload: str | None = None,
+        query: str = "",
+        path: str = "/",
+        binary: bool = False,
+    ) -> None:
+        now = time.time()
+        envelope = bus.Envelope(
+            kind=kind,
+            conn=conn,
+            gateway=self.id,
+            path=path,
+            query=query,
+            payload=payload,
+            binary=binary,
+            received_at=now,
+            published_at=now,
+        )
+        await self.publish_raw(envelope.encode())
+
+
+async def wait_subscribed(
+    redis: Redis, channel: str, task: asyncio.Task[Any] | None = None
+) -> None:
+    """Wait until someone is subscribed to ``channel``; fail early if ``task`` ends."""
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            if task is not None and task.done():
+                task.result()  # Raises what ended it.
+                raise AssertionError("the service stopped before subscribing")
+            [(_, count)] = await redis.pubsub_numsub(channel)
+            if count > 0:
+                return
+            await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(service: Service) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``service`` in a task, subscribed to its channel, until the block ends."""
+    task = asyncio.create_task(service.run())
+    try:
+        async with Redis.from_url(service.settings.redis_url) as client:
+            await wait_subscribed(client, service.channel, task)
+        yield task
+    finally:
+        service.stop()
+        async with asyncio.timeout(DEADLINE):
+            await task
