@@ -1,4 +1,4 @@
-"""The ``wslab`` command.
+"""The ``wslab`` command: ``wslab connect`` and ``wslab replay``.
 
 ``main`` parses the arguments and turns every failure into a one-line message and an
 :class:`ExitStatus`; the commands themselves have no error handling.
@@ -11,12 +11,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
-import re
 import ssl
 import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 from python_socks import ProxyError
@@ -27,22 +27,26 @@ from wsdraft import (
     InvalidResponse,
     InvalidURI,
     Limits,
+    parse_uri,
 )
 
 from .connection import Connection, connect
+from .display import format_message
 from .exceptions import ConnectionClosed
 from .network import ProxySetting, make_ssl_context
+from .replay import Opener, format_result, join_url, play
+from .session import Recorder, Session, SessionError, load_session
 
-__all__ = ["Environment", "ExitStatus", "main"]
+__all__ = ["Environment", "ExitStatus", "format_message", "main"]
 
 
 @enum.unique
 class ExitStatus(enum.IntEnum):
     """What ``wslab`` exits with."""
 
-    SUCCESS = 0  # the connection closed cleanly
-    ERROR = 1  # the connection failed once open
-    USAGE = 2  # bad arguments or URL
+    SUCCESS = 0  # connect: the connection closed cleanly; replay: every expectation was met
+    ERROR = 1  # connect: the connection failed once open; replay: an expectation was not met
+    USAGE = 2  # bad arguments, URL or session file
     CONNECT_FAILED = 3  # the server or proxy cannot be reached, or TLS failed
     HANDSHAKE_FAILED = 4  # the server rejected the handshake or broke it
     TIMEOUT = 5  # the connection did not open in time
@@ -89,22 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect_parser.set_defaults(run=run_connect)
     connect_parser.add_argument("url", help="ws:// or wss:// URL")
-    connect_parser.add_argument("--origin", help="Origin header (default: the URL's origin)")
-    connect_parser.add_argument("--subprotocol", help="subprotocol to ask for")
-    proxy = connect_parser.add_mutually_exclusive_group()
-    proxy.add_argument(
-        "--proxy",
-        metavar="URL",
-        help="proxy to connect through, http://HOST:PORT or socks5://HOST:PORT "
-        "(default: HTTP_PROXY or HTTPS_PROXY unless NO_PROXY matches)",
-    )
-    proxy.add_argument(
-        "--no-proxy", action="store_true", help="connect directly, ignoring the environment"
-    )
-    connect_parser.add_argument("--cacert", metavar="FILE", help="trust the CAs in this PEM file")
-    connect_parser.add_argument(
-        "--insecure", action="store_true", help="do not verify the server's certificate"
-    )
+    _add_connection_options(connect_parser)
     connect_parser.add_argument(
         "--timeout",
         type=_positive_float,
@@ -119,16 +108,90 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="after standard input ends, keep printing messages this long before closing",
     )
-    connect_parser.add_argument(
+    recording = connect_parser.add_mutually_exclusive_group()
+    recording.add_argument(
         "--binary", action="store_true", help="send lines as binary messages instead of text"
     )
+    recording.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write what was sent and received as a session file, for wslab replay",
+    )
+
+    replay_parser = commands.add_parser(
+        "replay",
+        help="play recorded sessions against a server and check its replies",
+        description=(
+            "Play session files (docs/SESSIONS.md) one after the other against the server at "
+            "--url: open each session's connections, send what it sends at its recorded "
+            "times, wait for the replies it expects. Prints one line per session, and what "
+            "failed. Exits 0 if every expectation was met: 1 one was not, 2 usage or bad "
+            "session file, 3 cannot connect, 4 handshake failed, 5 timed out opening."
+        ),
+    )
+    replay_parser.set_defaults(run=run_replay)
+    replay_parser.add_argument("sessions", nargs="+", metavar="SESSION", help="session file (JSON)")
+    replay_parser.add_argument(
+        "--url",
+        required=True,
+        help="the server, ws:// or wss://; each connection's path is appended to it",
+    )
+    replay_parser.add_argument(
+        "--speed",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="X",
+        help="play X times as fast as recorded; 0: as fast as possible (default: 1)",
+    )
+    replay_parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long an expectation waits, unless its step has a timeout (default: 5)",
+    )
+    replay_parser.add_argument(
+        "--open-timeout",
+        type=_positive_float,
+        default=Limits().handshake_timeout,
+        metavar="SECONDS",
+        help="how long opening a connection may take (default: %(default)s)",
+    )
+    _add_connection_options(replay_parser)
     return parser
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--origin", help="Origin header (default: the URL's origin)")
+    parser.add_argument("--subprotocol", help="subprotocol to ask for")
+    proxy = parser.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="proxy to connect through, http://HOST:PORT or socks5://HOST:PORT "
+        "(default: HTTP_PROXY or HTTPS_PROXY unless NO_PROXY matches)",
+    )
+    proxy.add_argument(
+        "--no-proxy", action="store_true", help="connect directly, ignoring the environment"
+    )
+    parser.add_argument("--cacert", metavar="FILE", help="trust the CAs in this PEM file")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's certificate"
+    )
 
 
 def _positive_float(value: str) -> float:
     number = float(value)
-    if number <= 0:
+    if not number > 0:
         msg = f"must be positive: {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if not 0 <= number < float("inf"):
+        msg = f"must be 0 or more: {value}"
         raise argparse.ArgumentTypeError(msg)
     return number
 
@@ -149,11 +212,13 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
 async def run_connect(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """``wslab connect``: pipe standard input to the connection and messages to stdout."""
-    ws = await _open(args)
+    ws = await _open(args.url, args, timeout=args.timeout)
+    recorder = Recorder(parse_uri(args.url).resource) if args.record else None
     if env.interactive:
         print(f"connected to {args.url}; Ctrl-D closes", file=env.stderr)
-    printer = asyncio.create_task(_print_messages(ws, env.stdout))
-    sender = asyncio.create_task(_send_lines(ws, _read_lines(env.stdin), binary=args.binary))
+    printer = asyncio.create_task(_print_messages(ws, env.stdout, recorder))
+    lines = _read_lines(env.stdin)
+    sender = asyncio.create_task(_send_lines(ws, lines, binary=args.binary, recorder=recorder))
     await asyncio.wait((printer, sender), return_when=asyncio.FIRST_COMPLETED)
     if sender.done():
         sender.result()
@@ -164,22 +229,85 @@ async def run_connect(args: argparse.Namespace, env: Environment) -> ExitStatus:
         sender.cancel()
         closed = await ws.wait_closed()
     await printer
+    if recorder is not None:
+        _write_recording(args.record, recorder)
     if closed.error is not None:
         raise CommandError(ExitStatus.ERROR, f"connection failed: {closed.error}")
     return ExitStatus.SUCCESS
 
 
-async def _open(args: argparse.Namespace) -> Connection:
+def _write_recording(path: str, recorder: Recorder) -> None:
+    try:
+        Path(path).write_text(recorder.to_json(Path(path).stem), encoding="utf-8")
+    except OSError as exc:
+        message = f"cannot write the recording to {path}: {exc.strerror or exc}"
+        raise CommandError(ExitStatus.ERROR, message) from None
+
+
+async def run_replay(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab replay``: play each session, print how it went."""
+    sessions = [_load_session(path, args.url) for path in args.sessions]
+    status = ExitStatus.SUCCESS
+    for session in sessions:
+        result = await play(
+            session,
+            args.url,
+            _replay_opener(args, session),
+            speed=args.speed,
+            timeout=args.timeout,
+        )
+        env.stdout.write("".join(line + "\n" for line in format_result(result)))
+        env.stdout.flush()
+        if not result.ok:
+            status = ExitStatus.ERROR
+    return status
+
+
+def _load_session(path: str, url: str) -> Session:
+    """Load a session and check its URLs, so that a bad file stops ``replay`` before it plays."""
+    try:
+        session = load_session(path)
+    except SessionError as exc:
+        raise CommandError(ExitStatus.USAGE, str(exc)) from None
+    for name, resource in session.connections.items():
+        try:
+            parse_uri(join_url(url, resource))
+        except InvalidURI as exc:
+            message = f"{path}: connection {name!r}: {exc}"
+            raise CommandError(ExitStatus.USAGE, message) from None
+    return session
+
+
+# Messages a replayed connection buffers before it stops reading: plenty, so that a server
+# streaming to one connection while the player waits on another never sees a slow reader.
+_REPLAY_QUEUE = 4096
+
+
+def _replay_opener(args: argparse.Namespace, session: Session) -> Opener:
+    async def open_connection(name: str, url: str) -> Connection:
+        try:
+            return await _open(url, args, timeout=args.open_timeout, max_queue=_REPLAY_QUEUE)
+        except CommandError as exc:
+            message = f"{session.source}: connection {name!r}: {exc}"
+            raise CommandError(exc.status, message) from None
+
+    return open_connection
+
+
+async def _open(
+    url: str, args: argparse.Namespace, *, timeout: float, max_queue: int = 16
+) -> Connection:
     proxy: ProxySetting = None if args.no_proxy else (args.proxy or True)
     context = make_ssl_context(cafile=args.cacert, insecure=args.insecure)
     try:
         return await connect(
-            args.url,
+            url,
             origin=args.origin,
             subprotocol=args.subprotocol,
             proxy=proxy,
             ssl=context,
-            limits=Limits(handshake_timeout=args.timeout),
+            limits=Limits(handshake_timeout=timeout),
+            max_queue=max_queue,
         )
     except InvalidURI as exc:
         raise CommandError(ExitStatus.USAGE, str(exc)) from None
@@ -192,7 +320,7 @@ async def _open(args: argparse.Namespace) -> Connection:
     except ssl.SSLError as exc:
         raise CommandError(ExitStatus.CONNECT_FAILED, f"TLS failed: {exc}") from None
     except (ProxyError, OSError) as exc:
-        where = f"proxy {proxy}" if isinstance(proxy, str) else args.url
+        where = f"proxy {proxy}" if isinstance(proxy, str) else url
         raise CommandError(ExitStatus.CONNECT_FAILED, f"cannot connect to {where}: {exc}") from None
 
 
@@ -218,24 +346,26 @@ async def _read_lines(stream: TextIO) -> AsyncIterator[str]:
         yield line
 
 
-async def _send_lines(ws: Connection, lines: AsyncIterator[str], *, binary: bool) -> None:
+async def _send_lines(
+    ws: Connection,
+    lines: AsyncIterator[str],
+    *,
+    binary: bool,
+    recorder: Recorder | None = None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
     with contextlib.suppress(ConnectionClosed):  # run_connect reports how it ended.
         async for line in lines:
+            if recorder is not None:  # before sending: a reply may come back at once
+                recorder.sent(loop.time() - opened, line)
             await ws.send(line.encode() if binary else line)
 
 
-async def _print_messages(ws: Connection, stdout: TextIO) -> None:
+async def _print_messages(ws: Connection, stdout: TextIO, recorder: Recorder | None) -> None:
     with contextlib.suppress(ConnectionClosed):  # run_connect reports how it ended.
         async for message in ws:
+            if recorder is not None:
+                recorder.received(message)
             stdout.write(format_message(message) + "\n")
             stdout.flush()
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def format_message(message: str | bytes) -> str:
-    """Render a message as one line: text with control characters escaped, binary as hex."""
-    if isinstance(message, bytes):
-        return f"[binary {len(message)} bytes] {message.hex()}"
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], message)

@@ -59,6 +59,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 
 async def converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    if await accept(reader, writer) is not None:
+        await echo(reader, writer)
+
+
+async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str | None:
+    """Run the opening handshake; return the request's path once open, None if it failed."""
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
     request_line, *header_lines = head.split("\r\n")[:-2]
     path = request_line.split(" ")[1]
@@ -68,11 +74,11 @@ async def converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         headers[name.strip().lower()] = value.strip()
     if path == "/silent":
         await reader.read()
-        return
+        return None
     if path == "/forbidden":
         body = b"origin not allowed here\n"
         writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 24\r\n\r\n" + body)
-        return
+        return None
     client_nonce = bytes.fromhex(headers["sec-websocket-nonce"])
     server_nonce = os.urandom(8)
     scheme = "wss" if writer.get_extra_info("sslcontext") else "ws"
@@ -91,8 +97,8 @@ async def converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     hello = b"\x8f\x18" + server_nonce + digest
     writer.write(("\r\n".join(response) + "\r\n\r\n").encode() + hello)
     if await reader.readexactly(18) != b"\x8f\x10" + md5(server_nonce, b"WebSocket", client_nonce):
-        return
-    await echo(reader, writer)
+        return None
+    return path
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
