@@ -25,6 +25,7 @@ Handler = Callable[[str, bytes], Awaitable[None]]
 """Called with the channel and the data of each message, one at a time."""
 
 _ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+_FIRST_BACKOFF = 0.05
 
 
 class Subscriber:
@@ -58,10 +59,10 @@ class Subscriber:
         self._resync = False
 
     async def subscribe(self, *channels: str) -> None:
-        """Add channels; they are subscribed now if connected, or on reconnection."""
+        """Add channels; they are subscribed now, or on reconnection if Redis is away."""
         new = set(channels) - self._channels
         self._channels |= new
-        if new and self._pubsub is not None and self.connected.is_set():
+        if new and self._pubsub is not None:
             try:
                 await self._pubsub.subscribe(*new)
             except _ERRORS:
@@ -71,7 +72,7 @@ class Subscriber:
         """Remove channels."""
         gone = set(channels) & self._channels
         self._channels -= gone
-        if gone and self._pubsub is not None and self.connected.is_set():
+        if gone and self._pubsub is not None:
             try:
                 await self._pubsub.unsubscribe(*gone)
             except _ERRORS:
@@ -79,13 +80,15 @@ class Subscriber:
 
     async def run(self) -> None:
         """Read and dispatch messages until cancelled, reconnecting as needed."""
-        backoff = 0.05
+        backoff = _FIRST_BACKOFF
         while True:
             try:
                 await self._read()
             except _ERRORS as exc:
-                logger.warning("! redis pub/sub lost (%s); reconnecting in %.2f s", exc, backoff)
+                logger.warning("! redis pub/sub lost (%s)", exc)
             finally:
+                if self.connected.is_set():  # It worked for a while: retry soon.
+                    backoff = _FIRST_BACKOFF
                 self.connected.clear()
                 if self._pubsub is not None:
                     await self._pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -94,13 +97,14 @@ class Subscriber:
             backoff = min(backoff * 2, self.max_backoff)
 
     async def _read(self) -> None:
-        self._pubsub = pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        await self.client.ping()  # Proves Redis answers before we say we are connected.
-        if self._channels:
-            await pubsub.subscribe(*self._channels)
+        self._pubsub = pubsub = self.client.pubsub()
+        await self.client.ping()  # Redis answers.
+        unconfirmed = set(self._channels)
+        if unconfirmed:
+            await pubsub.subscribe(*unconfirmed)
+        else:
+            self._connect()
         self._resync = False
-        self.connected.set()
-        logger.info("= redis pub/sub connected, %d channels", len(self._channels))
         while True:
             if self._resync:
                 self._resync = False
@@ -109,7 +113,18 @@ class Subscriber:
             if message is None:
                 continue
             channel = message["channel"].decode()
-            try:
-                await self.handler(channel, message["data"])
-            except Exception:
-                logger.exception("! handler failed on a message from %s", channel)
+            if message["type"] == "subscribe":
+                # Connected once Redis confirmed every subscription: from then on, nothing
+                # published to those channels is missed.
+                unconfirmed.discard(channel)
+                if not unconfirmed and not self.connected.is_set():
+                    self._connect()
+            elif message["type"] == "message":
+                try:
+                    await self.handler(channel, message["data"])
+                except Exception:
+                    logger.exception("! handler failed on a message from %s", channel)
+
+    def _connect(self) -> None:
+        self.connected.set()
+        logger.info("= redis pub/sub connected, %d channels", len(self._channels))

@@ -27,6 +27,7 @@ def main() -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http="gateway.draft:HTTPProtocol",
         ws="gateway.draft:DraftProtocol",
         log_level="info",
     )

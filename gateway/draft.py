@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
@@ -37,11 +38,12 @@ from wsdraft import (
     ServerProtocol,
     State,
     TextMessage,
+    close_body,
 )
 
 from . import metrics
 
-__all__ = ["OUTBOX", "SETTINGS", "DraftProtocol", "DraftSettings"]
+__all__ = ["OUTBOX", "SETTINGS", "DraftProtocol", "DraftSettings", "HTTPProtocol"]
 
 logger = logging.getLogger("wslab.gateway")
 
@@ -264,6 +266,7 @@ class DraftProtocol(asyncio.Protocol):
         finally:
             if self.core.state is State.ACCEPTING:
                 self.core.reject(500, "the application did not answer the handshake")
+                self._record_handshake("rejected", "500")
             elif self.core.state is State.OPEN:
                 self.core.send_close()
             self._flush()
@@ -286,6 +289,7 @@ class DraftProtocol(asyncio.Protocol):
                 raise ClientDisconnected
         elif state is State.ACCEPTING and kind == "websocket.close":
             self.core.reject(403, message.get("reason") or "the server refused the connection")
+            self._record_handshake("rejected", "403")
             self._flush()
         elif state is State.OPEN and kind == "websocket.send":
             text = message.get("text")
@@ -329,5 +333,33 @@ class DraftProtocol(asyncio.Protocol):
     def close(self, reason: str) -> None:
         """Start the closing handshake, with ``reason`` as the Close body."""
         if self.core.state is State.OPEN:
-            self.core.send_close(reason.encode()[:125])
+            self.core.send_close(close_body(reason))
             self._flush()
+
+
+class HTTPProtocol(H11Protocol):
+    """uvicorn's h11 protocol, with the handshake deadline running from connect.
+
+    uvicorn arms no timer before a connection's first request, and hands a draft request to
+    :class:`DraftProtocol` only once it is complete, so a client that connects and sends
+    nothing, or half a request, would hold its connection forever. This closes such a
+    connection after ``handshake_timeout``. Run uvicorn with
+    ``http="gateway.draft:HTTPProtocol"``.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        settings: DraftSettings = self.app_state.get(SETTINGS) or DraftSettings()
+        self.request_timer = self.loop.call_later(
+            settings.limits.handshake_timeout, self._no_request
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.request_timer.cancel()
+        super().connection_lost(exc)
+
+    def _no_request(self) -> None:
+        # uvicorn sets the scope when a request's head is complete; after a draft handover
+        # this object no longer receives anything and DraftProtocol's own timer runs.
+        if self.scope is None and not self.transport.is_closing():
+            self.transport.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import itertools
 import json
 import logging
@@ -202,7 +203,11 @@ class Hub:
             return  # The connection is gone; nothing to do.
         match command:
             case Send(payload=payload, binary=True):
-                data = base64.b64decode(payload)
+                try:
+                    data = base64.b64decode(payload, validate=True)
+                except binascii.Error:
+                    logger.warning("! dropped a binary send to %s that is not base64", link.id)
+                    return
                 link.outbox.send_prepared(PreparedMessage.binary(data, self.fragment_size))
             case Send(payload=payload):
                 link.outbox.send_prepared(PreparedMessage.text(payload, self.fragment_size))

@@ -48,10 +48,11 @@ class Settings:
             ValueError: a variable has an invalid value.
         """
         gateway_id = os.environ.get("WSLAB_GATEWAY_ID")
-        origins = [origin.strip() for origin in _get("WSLAB_ORIGINS").split(",") if origin]
+        origins = [origin.strip() for origin in _get("WSLAB_ORIGINS").split(",")]
+        origins = [origin for origin in origins if origin]
         routes = {}
         for pair in _get("WSLAB_ROUTES").split(","):
-            path, sep, service = pair.strip().partition("=")
+            path, sep, service = (part.strip() for part in pair.partition("="))
             if not sep or not path.startswith("/") or not service:
                 msg = f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE"
                 raise ValueError(msg)

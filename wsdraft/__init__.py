@@ -32,7 +32,7 @@ from .exceptions import (
     ProtocolError,
     RemoteProtocolError,
 )
-from .frames import Frame, FrameReader, Opcode, PreparedMessage
+from .frames import Frame, FrameReader, Opcode, PreparedMessage, close_body
 from .limits import MAX_PAYLOAD_SIZE, Limits
 from .protocol import SEND_EOF, Protocol
 from .server import ServerProtocol
@@ -71,5 +71,6 @@ __all__ = [
     "State",
     "TextMessage",
     "WebSocketURI",
+    "close_body",
     "parse_uri",
 ]

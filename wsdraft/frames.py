@@ -26,6 +26,7 @@ __all__ = [
     "FrameReader",
     "Opcode",
     "PreparedMessage",
+    "close_body",
     "encode_frame",
     "encode_message",
 ]
@@ -62,6 +63,11 @@ _OPCODES: tuple[Opcode | None, ...] = tuple(
 _HEAD_16 = struct.Struct("!BBH")
 _HEAD_64 = struct.Struct("!BBQ")
 _LENGTH_64 = struct.Struct("!Q")
+
+
+def close_body(reason: str) -> bytes:
+    """Encode a reason as a Close body: UTF-8, cut to 125 bytes between two characters."""
+    return reason.encode()[:MAX_CONTROL_PAYLOAD].decode(errors="ignore").encode()
 
 
 class Frame(NamedTuple):

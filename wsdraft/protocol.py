@@ -41,6 +41,7 @@ from .frames import (
     FrameReader,
     Opcode,
     PreparedMessage,
+    close_body,
     encode_frame,
     encode_message,
 )
@@ -271,8 +272,7 @@ class Protocol:
         """Queue what tells the peer why we fail. [I] A Close whose body is the reason,
         once the connection is open; before that the draft says to just close TCP."""
         if self._state is State.OPEN:
-            reason = str(exc).encode()[:MAX_CONTROL_PAYLOAD]
-            self._output.append(encode_frame(Opcode.CLOSE, reason))
+            self._output.append(encode_frame(Opcode.CLOSE, close_body(str(exc))))
 
     # Output to the network and to the application.
 

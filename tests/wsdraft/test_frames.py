@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsdraft import MAX_PAYLOAD_SIZE, Frame, FrameReader, FramingError, Opcode, PayloadTooBig
-from wsdraft.frames import CONTROL_OPCODES, MAX_CONTROL_PAYLOAD, encode_frame
+from wsdraft.frames import CONTROL_OPCODES, MAX_CONTROL_PAYLOAD, close_body, encode_frame
 
 BIG = 2**63 - 1  # A reader that accepts any length.
 
@@ -299,3 +299,18 @@ def test_a_stream_of_frames_reads_back_however_it_is_cut(
             parsed.append(frame)
     assert parsed == sequence
     assert reader.buffered == 0
+
+
+@pytest.mark.parametrize(
+    ("reason", "body"),
+    [
+        ("going away", b"going away"),
+        ("x" * 200, b"x" * 125),
+        ("x" * 124 + "é", b"x" * 124),
+    ],
+    ids=["short", "cut", "cut-between-characters"],
+)
+def test_a_close_reason_becomes_at_most_125_bytes_of_whole_characters(
+    reason: str, body: bytes
+) -> None:
+    assert close_body(reason) == body

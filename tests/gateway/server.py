@@ -1,0 +1,81 @@
+"""Run an ASGI app in a real uvicorn server in this process, serving the draft.
+
+Like uvicorn's own ``tests/utils.py: run_server``: the server runs as a task of the test's
+event loop, on a free loopback port, with gateway.draft's protocols for HTTP and the draft
+as ``python -m gateway`` runs them, and with the app's lifespan on, so that the lifespan
+state reaches every connection::
+
+    async with run_server(app) as server:
+        client = await DraftClient.connect(server.host, server.port, "/echo")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+#: How long the server may take to start, and to stop once every connection is closed.
+STARTUP_TIMEOUT = 10.0
+SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A server started by :func:`run_server`."""
+
+    server: uvicorn.Server
+    host: str
+    port: int
+
+    def url(self, path: str, scheme: str = "ws") -> str:
+        """Return the URL of ``path`` on this server, for example ``ws://127.0.0.1:4321/chat``."""
+        return f"{scheme}://{self.host}:{self.port}{path}"
+
+
+@asynccontextmanager
+async def run_server(app: Any, **options: Any) -> AsyncIterator[RunningServer]:
+    """Serve ``app`` until the block ends, then shut the server down gracefully.
+
+    Shutting down waits for every connection to end, so a test that leaves one open fails
+    with TimeoutError here instead of hanging.
+
+    Args:
+        app: the ASGI application.
+        options: more :class:`uvicorn.Config` arguments.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        http="gateway.draft:HTTPProtocol",
+        ws="gateway.draft:DraftProtocol",
+        lifespan="on",
+        log_config=None,  # Leave logging to pytest.
+        **options,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(STARTUP_TIMEOUT):
+            while not server.started:
+                if task.done():
+                    task.result()  # Raise why it stopped.
+                    msg = "the server stopped during startup"
+                    raise RuntimeError(msg)
+                await asyncio.sleep(0.01)
+        port: int = server.servers[0].sockets[0].getsockname()[1]
+        yield RunningServer(server, "127.0.0.1", port)
+    finally:
+        server.should_exit = True
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                await task
+        except TimeoutError:
+            server.force_exit = True
+            await task
+            raise

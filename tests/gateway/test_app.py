@@ -1,0 +1,359 @@
+"""Tests of gateway.app and ``python -m gateway``: the whole gateway, in process, on a real Redis.
+
+Services are played by tests/gateway/service.py's :class:`FakeService`; clients are the
+independent draft client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bus import Close, Envelope, Send, Subscribe, topic_channel
+from gateway import Settings, create_app
+from gateway.settings import ENVIRONMENT
+from tests.gateway.draft_client import (
+    BINARY,
+    CLOSE,
+    TEXT,
+    TIMEOUT,
+    DraftClient,
+    Frame,
+    http_exchange,
+    opening_request,
+)
+from tests.gateway.server import RunningServer, run_server
+from tests.gateway.service import FakeService, wait_subscribers
+
+GATEWAY = "gw-app"
+
+
+@asynccontextmanager
+async def http_client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=server.url("", scheme="http"), trust_env=False, timeout=TIMEOUT
+    ) as http:
+        yield http
+
+
+async def wait_ready(server: RunningServer) -> None:
+    """Wait for /readyz to answer 200: the hub subscribes just after startup."""
+    async with http_client(server) as http, asyncio.timeout(TIMEOUT):
+        while (await http.get("/readyz")).status_code != 200:
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def server(redis_url: str) -> AsyncIterator[RunningServer]:
+    """The gateway with its default routes, ready."""
+    app = create_app(Settings(redis_url=redis_url, gateway_id=GATEWAY))
+    async with run_server(app) as server:
+        await wait_ready(server)
+        yield server
+
+
+async def connect(server: RunningServer, resource: str) -> DraftClient:
+    return await DraftClient.connect(server.host, server.port, resource)
+
+
+def untimed(envelope: Envelope) -> Envelope:
+    """The envelope with its times zeroed, to compare the rest exactly."""
+    return replace(envelope, received_at=0, published_at=0)
+
+
+def expected(**fields: Any) -> Envelope:
+    """An envelope from this gateway, times zeroed."""
+    return Envelope(gateway=GATEWAY, received_at=0, published_at=0, **fields)
+
+
+# HTTP endpoints.
+
+
+async def test_healthz_answers_200(server: RunningServer) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_answers_200_once_a_canary_went_through_redis(
+    server: RunningServer,
+) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+async def test_metrics_lists_the_wslab_metrics(server: RunningServer) -> None:
+    async with await connect(server, "/chat") as client:
+        await client.recv_text()  # the gateway's answer: no chat service
+        await client.close()
+    async with http_client(server) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    types = {
+        "wslab_open_connections": "gauge",
+        "wslab_handshakes_total": "counter",
+        "wslab_messages_in_total": "counter",
+        "wslab_messages_out_total": "counter",
+        "wslab_bytes_in_total": "counter",
+        "wslab_bytes_out_total": "counter",
+        "wslab_undelivered_total": "counter",
+        "wslab_slow_closes_total": "counter",
+        "wslab_redis_round_trip_seconds": "histogram",
+    }
+    lines = response.text.splitlines()
+    for name, kind in types.items():
+        assert f"# TYPE {name} {kind}" in lines
+    assert any(
+        line.startswith('wslab_handshakes_total{outcome="accepted",reason="ok"} ') for line in lines
+    )
+    assert any(line.startswith('wslab_undelivered_total{reason="unavailable"} ') for line in lines)
+
+
+async def test_with_redis_unreachable_readyz_answers_503_and_clients_get_bus_down(
+    unreachable_redis_url: str,
+) -> None:
+    app = create_app(Settings(redis_url=unreachable_redis_url, gateway_id=GATEWAY))
+    async with run_server(app) as server:
+        async with http_client(server) as http:
+            response = await http.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {
+            "status": "not ready",
+            "reason": "no round trip through Redis pub/sub",
+        }
+        async with await connect(server, "/chat") as client:
+            assert json.loads(await client.recv_text()) == {
+                "type": "error",
+                "code": "bus_down",
+                "message": "the message bus is unreachable; try again later",
+            }
+            await client.close()
+
+
+# Draft endpoints and the bus.
+
+
+@pytest.mark.parametrize("path", ["/chat", "/stocks"])
+async def test_an_independent_draft_client_completes_the_handshake(
+    server: RunningServer, path: str
+) -> None:
+    async with await connect(server, path) as drafter:
+        assert drafter.response.status == 101
+        assert drafter.response.headers == {
+            "upgrade": "WebSocket",
+            "connection": "Upgrade",
+            "sec-websocket-origin": "http://localhost",
+            "sec-websocket-location": f"ws://{server.host}:{server.port}{path}",
+        }
+        assert json.loads(await drafter.recv_text())["code"] == "unavailable"
+        assert await drafter.close(b"bye") == b"bye"
+
+
+async def test_a_client_at_chat_without_a_chat_service_gets_unavailable_errors(
+    server: RunningServer,
+) -> None:
+    async with await connect(server, "/chat") as client:
+        assert json.loads(await client.recv_text()) == {
+            "type": "error",
+            "code": "unavailable",
+            "message": "the chat service is not running; try again later",
+        }
+        await client.send(TEXT, b"hello everyone")
+        assert json.loads(await client.recv_text()) == {
+            "type": "error",
+            "code": "unavailable",
+            "message": "the chat service is not running; your message was not delivered",
+        }
+        await client.close()
+
+
+async def test_a_client_message_reaches_the_service_and_its_send_reaches_the_client(
+    server: RunningServer, client: redis.Redis
+) -> None:
+    async with FakeService(client, "chat") as service:
+        async with await connect(server, "/chat?nick=alice") as alice:
+            opened = await service.next_envelope()
+            assert untimed(opened) == expected(
+                kind="open", conn="gw-app.1", path="/chat", query="nick=alice"
+            )
+
+            await alice.send(TEXT, b"hello everyone")
+            message = await service.next_envelope()
+            assert untimed(message) == expected(
+                kind="message",
+                conn="gw-app.1",
+                path="/chat",
+                query="nick=alice",
+                payload="hello everyone",
+            )
+            assert message.received_at <= message.published_at
+
+            await alice.send(BINARY, b"\x00\xff")
+            message = await service.next_envelope()
+            assert untimed(message) == expected(
+                kind="message",
+                conn="gw-app.1",
+                path="/chat",
+                query="nick=alice",
+                payload="AP8=",
+                binary=True,
+            )
+
+            welcome = json.dumps({"type": "welcome", "nick": "alice", "room": "lobby"})
+            await service.command(GATEWAY, Send(conn=opened.conn, payload=welcome))
+            assert await alice.recv_message() == (TEXT, welcome.encode())
+            data = base64.b64encode(b"\x01\x02").decode()
+            await service.command(GATEWAY, Send(conn=opened.conn, payload=data, binary=True))
+            assert await alice.recv_message() == (BINARY, b"\x01\x02")
+
+            await alice.close()
+        closed = await service.next_envelope()
+        assert untimed(closed) == expected(
+            kind="close", conn="gw-app.1", path="/chat", query="nick=alice"
+        )
+
+
+async def test_a_topic_publish_reaches_every_subscribed_client(
+    server: RunningServer, client: redis.Redis
+) -> None:
+    async with FakeService(client, "chat") as service:
+        alice = await connect(server, "/chat?nick=alice")
+        bob = await connect(server, "/chat?nick=bob")
+        for drafter in (alice, bob):
+            conn = (await service.next_envelope()).conn
+            await service.command(GATEWAY, Subscribe(conn=conn, topic="chat.lobby"))
+            # Commands run in order: once this arrives, the subscription is in place.
+            await service.command(GATEWAY, Send(conn=conn, payload="subscribed"))
+            assert await drafter.recv_text() == "subscribed"
+        await wait_subscribers(client, topic_channel("chat.lobby"), 1)
+
+        join = json.dumps({"type": "join", "room": "lobby", "nick": "bob", "seq": 2, "ts": 1.5})
+        assert await client.publish(topic_channel("chat.lobby"), join) == 1
+        assert await alice.recv_text() == join
+        assert await bob.recv_text() == join
+        await alice.close()
+        await bob.close()
+        assert (await service.next_envelope()).kind == "close"
+        assert (await service.next_envelope()).kind == "close"
+    await wait_subscribers(client, topic_channel("chat.lobby"), 0)
+
+
+async def test_a_close_command_closes_the_client_with_its_reason(
+    server: RunningServer, client: redis.Redis
+) -> None:
+    async with FakeService(client, "chat") as service:
+        drafter = await connect(server, "/chat")
+        conn = (await service.next_envelope()).conn
+        await service.command(GATEWAY, Close(conn=conn, reason="kicked by the moderator"))
+        assert await drafter.recv_frame() == Frame(True, CLOSE, b"kicked by the moderator")
+        await drafter.send(CLOSE, b"kicked by the moderator")
+        assert await drafter.read_to_eof() == b""
+        await drafter.aclose()
+        assert (await service.next_envelope()).kind == "close"
+
+
+async def test_stocks_is_routed_to_the_stocks_service(
+    server: RunningServer, client: redis.Redis
+) -> None:
+    async with FakeService(client, "stocks") as stocks, await connect(server, "/stocks") as drafter:
+        opened = await stocks.next_envelope()
+        assert untimed(opened) == expected(kind="open", conn="gw-app.1", path="/stocks")
+        await drafter.send(TEXT, b"MSFT AAPL")
+        message = await stocks.next_envelope()
+        assert untimed(message) == expected(
+            kind="message", conn="gw-app.1", path="/stocks", payload="MSFT AAPL"
+        )
+        await drafter.close()
+
+
+async def test_a_path_with_no_route_is_refused(server: RunningServer) -> None:
+    request = opening_request("/nowhere", f"{server.host}:{server.port}", os.urandom(8))
+    response = await http_exchange(server.host, server.port, request)
+    assert response.status == 403
+    assert response.body == b"the server refused the connection\n"
+
+
+# Settings reach the draft layer.
+
+
+async def test_the_settings_set_routes_origins_and_the_message_size(
+    redis_url: str, client: redis.Redis
+) -> None:
+    settings = Settings(
+        redis_url=redis_url,
+        gateway_id=GATEWAY,
+        routes={"/talk": "chat"},
+        origins=frozenset({"http://good.example"}),
+        max_message_size=1000,
+    )
+    async with run_server(create_app(settings)) as server, FakeService(client, "chat") as service:
+        await wait_ready(server)
+        host = f"{server.host}:{server.port}"
+        evil = opening_request(
+            "/talk", host, os.urandom(8), headers={"Origin": "http://evil.example"}
+        )
+        response = await http_exchange(server.host, server.port, evil)
+        assert response.status == 403
+        assert response.body == b"origin http://evil.example is not allowed\n"
+
+        good = {"Origin": "http://good.example"}
+        drafter = await DraftClient.connect(server.host, server.port, "/talk", headers=good)
+        assert (await service.next_envelope()).path == "/talk"
+        await drafter.send(TEXT, b"x" * 1001)
+        expected = b"message of 1001 bytes exceeds the limit of 1000 bytes"
+        assert await drafter.recv_frame() == Frame(True, CLOSE, expected)
+        assert await drafter.read_to_eof() == b""
+        await drafter.aclose()
+        assert (await service.next_envelope()).kind == "close"
+
+
+async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
+    settings = Settings(redis_url=redis_url, gateway_id=GATEWAY, max_connections=1)
+    async with run_server(create_app(settings)) as server:
+        first = await connect(server, "/chat")
+        await first.recv_text()  # unavailable: no service
+        request = opening_request("/chat", f"{server.host}:{server.port}", os.urandom(8))
+        response = await http_exchange(server.host, server.port, request)
+        assert response.status == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.body == b"the server is full (1 connections)\n"
+        await first.close()
+
+
+# python -m gateway
+
+
+def test_python_m_gateway_help_lists_the_environment_variables() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "--help"],
+        cwd=Path(__file__).parents[2],  # the repository, where the gateway package is
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout.startswith("usage: python -m gateway [-h]\n")
+    lines = result.stdout.splitlines()
+    assert "environment variables:" in lines
+    for name, (default, meaning) in ENVIRONMENT.items():
+        assert f"  {name:24} {meaning} (default: {default})" in lines

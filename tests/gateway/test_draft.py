@@ -1,0 +1,618 @@
+"""Tests of gateway.draft: the draft served by a real uvicorn to FastAPI endpoints.
+
+Each test runs a small FastAPI app (:func:`make_app`) in uvicorn on a loopback port and talks
+to it over real sockets, mostly with the independent client of tests/gateway/draft_client.py,
+so that a mistake shared by wsdraft's two sides cannot hide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+from client import connect
+from gateway.draft import OUTBOX, SETTINGS, DraftProtocol, DraftSettings
+from tests.gateway.draft_client import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    HELLO,
+    PING,
+    PONG,
+    TEXT,
+    TIMEOUT,
+    DraftClient,
+    Frame,
+    connect_socket,
+    frame,
+    http_exchange,
+    opening_request,
+)
+from tests.gateway.metrics import handshakes, sample
+from tests.gateway.server import RunningServer, run_server
+from wsdraft import HandshakeRejected, Limits, PreparedMessage, State
+
+
+class Seen:
+    """What the test app's endpoints report, in order; every wait is bounded."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def put(self, item: Any) -> None:
+        self.queue.put_nowait(item)
+
+    async def get(self) -> Any:
+        async with asyncio.timeout(TIMEOUT):
+            return await self.queue.get()
+
+    async def outbox(self) -> DraftProtocol:
+        """The next connection that the /hold endpoint reported."""
+        outbox = await self.get()
+        assert isinstance(outbox, DraftProtocol)
+        return outbox
+
+
+def make_app(seen: Seen, settings: DraftSettings | None = None) -> FastAPI:
+    """A FastAPI app with one endpoint per behaviour; ``settings`` go in its lifespan state."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        yield {} if settings is None else {SETTINGS: settings}
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.websocket("/echo")
+    async def echo(websocket: WebSocket) -> None:
+        """Echo each message; report every ASGI message received."""
+        await websocket.accept()
+        while True:
+            message = await websocket.receive()
+            seen.put(message)
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "close":
+                await websocket.close(reason="as asked")
+                return
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+
+    @app.websocket("/scope/{name}")
+    async def scope(websocket: WebSocket, name: str) -> None:
+        """Accept the subprotocol asked for, and send what the scope says."""
+        subprotocols = websocket.scope["subprotocols"]
+        await websocket.accept(subprotocol=subprotocols[0] if subprotocols else None)
+        headers = dict(websocket.scope["headers"])
+        await websocket.send_json(
+            {
+                "name": name,
+                "path": websocket.scope["path"],
+                "raw_path": websocket.scope["raw_path"].decode(),
+                "query_string": websocket.scope["query_string"].decode(),
+                "scheme": websocket.scope["scheme"],
+                "subprotocols": subprotocols,
+                "origin": headers[b"origin"].decode(),
+            }
+        )
+        await websocket.receive()  # the disconnect
+
+    @app.websocket("/refuse")
+    async def refuse(websocket: WebSocket) -> None:
+        """Refuse the handshake, with the reason given in the query string if any."""
+        await websocket.close(reason=websocket.query_params.get("reason"))
+
+    @app.websocket("/raise")
+    async def fail(websocket: WebSocket) -> None:
+        raise RuntimeError("the endpoint failed before accepting")
+
+    @app.websocket("/return")
+    async def leave(websocket: WebSocket) -> None:
+        """Return without accepting or refusing."""
+
+    @app.websocket("/late")
+    async def late(websocket: WebSocket) -> None:
+        """Wait for the client to leave, then try to send anyway."""
+        await websocket.accept()
+        seen.put(await websocket.receive())
+        try:
+            await websocket.send_text("too late")
+        except WebSocketDisconnect as exc:
+            seen.put(("send failed", exc.code))
+
+    @app.websocket("/hold")
+    async def hold(websocket: WebSocket) -> None:
+        """Report the connection's outbox, then its disconnect."""
+        await websocket.accept()
+        seen.put(websocket.scope["extensions"][OUTBOX])
+        seen.put(await websocket.receive())
+
+    return app
+
+
+@pytest.fixture
+def seen() -> Seen:
+    return Seen()
+
+
+@pytest.fixture
+async def server(seen: Seen) -> AsyncIterator[RunningServer]:
+    """The test app with the default settings."""
+    async with run_server(make_app(seen)) as server:
+        yield server
+
+
+async def client_for(server: RunningServer, resource: str) -> DraftClient:
+    return await DraftClient.connect(server.host, server.port, resource)
+
+
+def request_for(server: RunningServer, resource: str, **options: Any) -> bytes:
+    return opening_request(resource, f"{server.host}:{server.port}", os.urandom(8), **options)
+
+
+DISCONNECT_LOST = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+
+
+# The opening handshake.
+
+
+async def test_an_independent_draft_client_completes_the_handshake(
+    server: RunningServer, seen: Seen
+) -> None:
+    async with await client_for(server, "/echo") as client:
+        assert client.response.status == 101
+        assert client.response.reason == "Switching Protocols"
+        assert client.response.headers == {
+            "upgrade": "WebSocket",
+            "connection": "Upgrade",
+            "sec-websocket-origin": "http://localhost",
+            "sec-websocket-location": f"ws://{server.host}:{server.port}/echo",
+        }
+        await client.send(TEXT, b"hello")
+        assert await client.recv_message() == (TEXT, b"hello")
+        assert await client.close(b"bye") == b"bye"
+    assert await seen.get() == {"type": "websocket.receive", "text": "hello"}
+
+
+async def test_the_project_client_completes_the_handshake(server: RunningServer) -> None:
+    async with connect(server.url("/echo"), proxy=None) as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        await ws.send(b"\x00\xff")
+        assert await ws.recv() == b"\x00\xff"
+        closed = await ws.close(b"bye")
+    assert closed.clean
+    assert closed.body == b"bye"
+
+
+async def test_the_endpoint_sees_path_query_scheme_origin_and_subprotocol(
+    server: RunningServer,
+) -> None:
+    url = server.url("/scope/caf%C3%A9?nick=alice&room=lobby")
+    async with connect(url, proxy=None, subprotocol="chat/1", origin="http://app.example") as ws:
+        assert ws.subprotocol == "chat/1"
+        assert json.loads(await ws.recv()) == {
+            "name": "café",
+            "path": "/scope/café",
+            "raw_path": "/scope/caf%C3%A9",
+            "query_string": "nick=alice&room=lobby",
+            "scheme": "ws",
+            "subprotocols": ["chat/1"],
+            "origin": "http://app.example",
+        }
+
+
+async def test_an_accepted_handshake_counts_as_accepted(server: RunningServer) -> None:
+    before = handshakes("accepted", "ok")
+    async with await client_for(server, "/echo") as client:
+        await client.close()
+    assert handshakes("accepted", "ok") == before + 1
+
+
+BAD_REQUESTS = [
+    pytest.param(
+        {"headers": {"Origin": None}},
+        400,
+        "missing Origin header",
+        id="missing Origin",
+    ),
+    pytest.param(
+        {"method": "POST"},
+        405,
+        "POST is not allowed, use GET",
+        id="POST",
+    ),
+    pytest.param(
+        {"headers": {"Sec-WebSocket-Nonce": "A23F2BCA452DDE0Z"}},
+        400,
+        "Sec-WebSocket-Nonce must be 16 hex digits",
+        id="bad nonce",
+    ),
+    pytest.param(
+        {"headers": {"Sec-WebSocket-Nonce": None}},
+        400,
+        "missing Sec-WebSocket-Nonce header",
+        id="missing nonce",
+    ),
+    pytest.param(
+        {"headers": {"Sec-WebSocket-Draft": "2"}},
+        400,
+        "Sec-WebSocket-Draft 2 is not supported, use 3",
+        id="unsupported draft",
+    ),
+    pytest.param(
+        {"headers": {"Sec-WebSocket-Protocol": "chat.v1"}},
+        400,
+        "Sec-WebSocket-Protocol may only use A-Z a-z 0-9 / _ -",
+        id="bad subprotocol",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "status", "reason"), BAD_REQUESTS)
+async def test_a_bad_request_gets_its_status_and_a_one_line_reason(
+    server: RunningServer, options: dict[str, Any], status: int, reason: str
+) -> None:
+    before = handshakes("rejected", str(status))
+    response = await http_exchange(
+        server.host, server.port, request_for(server, "/echo", **options)
+    )
+    assert response.status == status
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["connection"] == "close"
+    assert response.body == f"{reason}\n".encode()
+    assert handshakes("rejected", str(status)) == before + 1
+
+
+async def test_a_refused_method_is_told_to_use_get(server: RunningServer) -> None:
+    request = request_for(server, "/echo", method="POST")
+    response = await http_exchange(server.host, server.port, request)
+    assert response.status == 405
+    assert response.reason == "Method Not Allowed"
+    assert response.headers["allow"] == "GET"
+
+
+async def test_a_resource_with_a_colon_is_refused(server: RunningServer) -> None:
+    request = request_for(server, "/echo?t=12:30")
+    response = await http_exchange(server.host, server.port, request)
+    assert response.status == 400
+    assert response.body == (
+        b"invalid resource name: it must not contain ':', spaces or control characters, "
+        b"even %-encoded\n"
+    )
+
+
+async def test_an_origin_not_in_the_allowed_origins_is_forbidden(seen: Seen) -> None:
+    settings = DraftSettings(origins=frozenset({"http://good.example"}))
+    async with run_server(make_app(seen, settings)) as server:
+        before = handshakes("rejected", "403")
+        evil = request_for(server, "/echo", headers={"Origin": "http://evil.example"})
+        response = await http_exchange(server.host, server.port, evil)
+        assert response.status == 403
+        assert response.body == b"origin http://evil.example is not allowed\n"
+        assert handshakes("rejected", "403") == before + 1
+
+        headers = {"Origin": "http://good.example"}
+        client = await DraftClient.connect(server.host, server.port, "/echo", headers=headers)
+        assert client.response.headers["sec-websocket-origin"] == "http://good.example"
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("resource", "reason"),
+    [
+        ("/refuse", "the server refused the connection"),
+        ("/refuse?reason=members+only", "members only"),
+    ],
+)
+async def test_an_endpoint_that_closes_before_accepting_refuses_with_403(
+    server: RunningServer, resource: str, reason: str
+) -> None:
+    before = handshakes("rejected", "403")
+    response = await http_exchange(server.host, server.port, request_for(server, resource))
+    assert response.status == 403
+    assert response.body == f"{reason}\n".encode()
+    assert handshakes("rejected", "403") == before + 1
+
+
+@pytest.mark.parametrize("resource", ["/raise", "/return"])
+async def test_an_endpoint_that_fails_or_returns_before_accepting_gets_500(
+    server: RunningServer, resource: str
+) -> None:
+    before = handshakes("rejected", "500")
+    response = await http_exchange(server.host, server.port, request_for(server, resource))
+    assert response.status == 500
+    assert response.body == b"the application did not answer the handshake\n"
+    assert handshakes("rejected", "500") == before + 1
+
+
+async def test_the_project_client_reports_a_refusal_with_its_status_and_reason(
+    server: RunningServer,
+) -> None:
+    with pytest.raises(HandshakeRejected) as excinfo:
+        await connect(server.url("/refuse?reason=members+only"), proxy=None)
+    assert excinfo.value.status == 403
+    assert excinfo.value.reason == "members only"
+
+
+async def test_connections_beyond_max_connections_get_503_with_retry_after(seen: Seen) -> None:
+    async with run_server(make_app(seen, DraftSettings(max_connections=1))) as server:
+        first = await client_for(server, "/hold")
+        await seen.outbox()
+        before = handshakes("rejected", "503")
+        response = await http_exchange(server.host, server.port, request_for(server, "/hold"))
+        assert response.status == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.body == b"the server is full (1 connections)\n"
+        assert handshakes("rejected", "503") == before + 1
+
+        await first.close()
+        assert await seen.get() == {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+        # The first connection's place is free again.
+        second = await client_for(server, "/hold")
+        await seen.outbox()
+        await second.close()
+        await seen.get()
+
+
+# The HELLO exchange and its deadline.
+
+
+@pytest.mark.parametrize(
+    "hello",
+    [
+        pytest.param(b"\x8f\x10" + bytes(16), id="wrong digest"),
+        pytest.param(frame(TEXT, b"hello there, sixteen"), id="a message instead"),
+    ],
+)
+async def test_a_wrong_client_hello_closes_without_a_response(
+    server: RunningServer, hello: bytes
+) -> None:
+    before = handshakes("failed", "hello")
+    client = await DraftClient.open(server.host, server.port, "/echo")
+    await client.send_raw(hello)
+    assert await client.read_to_eof() == b""
+    await client.aclose()
+    assert handshakes("failed", "hello") == before + 1
+
+
+async def test_a_client_that_sends_no_hello_is_dropped_at_the_handshake_timeout(
+    seen: Seen,
+) -> None:
+    settings = DraftSettings(limits=Limits(handshake_timeout=0.5))
+    async with run_server(make_app(seen, settings)) as server:
+        before = handshakes("failed", "timeout")
+        client = await DraftClient.open(server.host, server.port, "/echo")
+        assert await client.read_to_eof() == b""
+        await client.aclose()
+        assert handshakes("failed", "timeout") == before + 1
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param(b"", id="nothing"),
+        pytest.param(b"GET /echo HTTP/1.1\r\nHost: localhost\r\n", id="half a request"),
+    ],
+)
+async def test_a_client_that_connects_and_stalls_is_dropped_at_the_handshake_timeout(
+    seen: Seen, sent: bytes
+) -> None:
+    settings = DraftSettings(limits=Limits(handshake_timeout=0.5))
+    async with run_server(make_app(seen, settings)) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(sent)
+        async with asyncio.timeout(TIMEOUT):
+            assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+
+
+# Messages, pings and bad frames.
+
+
+@pytest.mark.parametrize(("opcode", "unit"), [(TEXT, b"x"), (BINARY, b"\x00")])
+async def test_a_70000_byte_message_reaches_the_app_whole_and_returns_in_fragments(
+    server: RunningServer, seen: Seen, opcode: int, unit: bytes
+) -> None:
+    data = unit * 70_000
+    async with await client_for(server, "/echo") as client:
+        await client.send(opcode, data)
+        received = await seen.get()
+        if opcode == TEXT:
+            assert received == {"type": "websocket.receive", "text": data.decode()}
+        else:
+            assert received == {"type": "websocket.receive", "bytes": data}
+        # Beyond fragment_size (64 KiB) the server sends fragments.
+        assert await client.recv_frame() == Frame(False, opcode, data[:65536])
+        assert await client.recv_frame() == Frame(True, CONTINUATION, data[65536:])
+        await client.close()
+
+
+async def test_a_fragmented_message_with_a_ping_between_fragments_reaches_the_app_whole(
+    server: RunningServer, seen: Seen
+) -> None:
+    data = "déjà vu, fragmented".encode()
+    # The first cut falls inside "é": UTF-8 is decoded across fragments.
+    async with await client_for(server, "/echo") as client:
+        await client.send(TEXT, data[:2], fin=False)
+        await client.send(PING, b"between fragments")
+        await client.send(CONTINUATION, data[2:10], fin=False)
+        await client.send(CONTINUATION, data[10:])
+        assert await client.recv_frame() == Frame(True, PONG, b"between fragments")
+        assert await seen.get() == {"type": "websocket.receive", "text": "déjà vu, fragmented"}
+        assert await client.recv_message() == (TEXT, data)
+        await client.close()
+
+
+async def test_a_ping_gets_a_pong_with_the_same_payload(server: RunningServer, seen: Seen) -> None:
+    async with await client_for(server, "/echo") as client:
+        await client.send(PING, b"are you there")
+        assert await client.recv_frame() == Frame(True, PONG, b"are you there")
+        await client.send(TEXT, b"after the ping")
+        assert await client.recv_message() == (TEXT, b"after the ping")
+        await client.close()
+    # The app never hears of pings.
+    assert await seen.get() == {"type": "websocket.receive", "text": "after the ping"}
+
+
+BAD_FRAMES = [
+    pytest.param(frame(6, b"?"), "reserved opcode 0x6", id="reserved opcode"),
+    pytest.param(frame(TEXT, b"caf\xe9"), "invalid UTF-8 in a text message", id="bad UTF-8"),
+    pytest.param(frame(TEXT, b"x", rsv=0b1000), "reserved bits RSV1-3 must be 0", id="RSV1"),
+    pytest.param(frame(TEXT, b"x", rsv=0b0010), "reserved bits RSV1-3 must be 0", id="RSV3"),
+    pytest.param(frame(TEXT, b"x", rsv=0b0001), "reserved bit RSV4 must be 0", id="RSV4"),
+    pytest.param(
+        frame(HELLO, bytes(16)), "HELLO frame after the opening handshake", id="second HELLO"
+    ),
+    pytest.param(
+        frame(CONTINUATION, b"x"),
+        "continuation frame without a message to continue",
+        id="lone continuation",
+    ),
+    pytest.param(frame(PING, bytes(126)), "PING frame longer than 125 bytes", id="long ping"),
+    pytest.param(
+        # Only the head: the server fails as soon as it reads the length.
+        frame(BINARY, bytes(2**20 + 1))[:10],
+        "frame of 1048577 bytes exceeds the limit of 1048576 bytes",
+        id="frame too big",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "reason"), BAD_FRAMES)
+async def test_a_bad_frame_closes_the_connection_with_the_reason(
+    server: RunningServer, seen: Seen, data: bytes, reason: str
+) -> None:
+    async with await client_for(server, "/echo") as client:
+        await client.send_raw(data)
+        assert await client.recv_frame() == Frame(True, CLOSE, reason.encode())
+        assert await client.read_to_eof() == b""
+    assert await seen.get() == DISCONNECT_LOST
+
+
+# Closing.
+
+
+async def test_a_clean_close_from_the_client_reaches_the_app_as_a_disconnect(
+    server: RunningServer, seen: Seen
+) -> None:
+    async with await client_for(server, "/echo") as client:
+        assert await client.close(b"bye") == b"bye"
+    assert await seen.get() == {"type": "websocket.disconnect", "code": 1000, "reason": "bye"}
+
+
+async def test_a_close_from_the_app_starts_the_closing_handshake(server: RunningServer) -> None:
+    async with await client_for(server, "/echo") as client:
+        await client.send(TEXT, b"close")
+        assert await client.recv_frame() == Frame(True, CLOSE, b"as asked")
+        await client.send(CLOSE, b"as asked")
+        assert await client.read_to_eof() == b""
+
+
+async def test_a_client_that_vanishes_reaches_the_app_as_an_abnormal_disconnect(
+    server: RunningServer, seen: Seen
+) -> None:
+    client = await client_for(server, "/echo")
+    await client.aclose()
+    assert await seen.get() == DISCONNECT_LOST
+
+
+async def test_sending_after_the_client_left_raises_in_the_app(
+    server: RunningServer, seen: Seen
+) -> None:
+    async with await client_for(server, "/late") as client:
+        await client.close(b"gone")
+    assert await seen.get() == {"type": "websocket.disconnect", "code": 1000, "reason": "gone"}
+    assert await seen.get() == ("send failed", 1006)
+    # The server carries on.
+    async with await client_for(server, "/echo") as client:
+        await client.close()
+
+
+async def test_stopping_the_server_closes_open_connections_with_a_reason(seen: Seen) -> None:
+    async with run_server(make_app(seen)) as server:
+        client = await client_for(server, "/hold")
+        await seen.outbox()
+        server.server.should_exit = True
+        assert await client.recv_frame() == Frame(True, CLOSE, b"server shutting down")
+        await client.send(CLOSE, b"server shutting down")
+        assert await client.read_to_eof() == b""
+        await client.aclose()
+    assert await seen.get() == {
+        "type": "websocket.disconnect",
+        "code": 1000,
+        "reason": "server shutting down",
+    }
+
+
+# The outbox: send_prepared.
+
+
+async def test_send_prepared_writes_the_same_frames_to_every_connection(
+    server: RunningServer, seen: Seen
+) -> None:
+    clients = [await client_for(server, "/hold") for _ in range(3)]
+    outboxes = [await seen.outbox() for _ in clients]
+    message = PreparedMessage.text("x" * 70_000, 65536)
+    expected = b"".join(message.frames)
+    assert len(message.frames) == 2
+    for outbox in outboxes:
+        assert outbox.send_prepared(message) is True
+    for client in clients:
+        async with asyncio.timeout(TIMEOUT):
+            assert await client.reader.readexactly(len(expected)) == expected
+        await client.close()
+    for outbox in outboxes:
+        assert outbox.send_prepared(message) is False  # closed
+        await seen.get()
+
+
+async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> None:
+    settings = DraftSettings(max_write_buffer=64 * 1024, limits=Limits(close_timeout=0.2))
+    async with run_server(make_app(seen, settings)) as server:
+        sock = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
+        try:
+            outbox = await seen.outbox()
+            message = PreparedMessage.text("x" * 16_384, 65536)
+            before = sample("wslab_slow_closes_total")
+            async with asyncio.timeout(TIMEOUT):
+                while outbox.send_prepared(message):
+                    await asyncio.sleep(0)
+            assert sample("wslab_slow_closes_total") == before + 1
+            assert outbox.core.state is State.CLOSING
+            assert outbox.transport.get_write_buffer_size() > settings.max_write_buffer
+            # The Close cannot get through either: the connection is dropped at close_timeout.
+            assert await seen.get() == DISCONNECT_LOST
+        finally:
+            sock.close()
+
+
+# Metrics.
+
+
+async def test_metrics_count_connections_messages_and_bytes(server: RunningServer) -> None:
+    names = ["wslab_messages_in_total", "wslab_messages_out_total"]
+    names += ["wslab_bytes_in_total", "wslab_bytes_out_total"]
+    before = {name: sample(name) for name in names}
+    open_before = sample("wslab_open_connections")
+    client = await client_for(server, "/echo")
+    await client.send(TEXT, b"hello")
+    assert await client.recv_message() == (TEXT, b"hello")
+    assert sample("wslab_open_connections") == open_before + 1
+    await client.close()
+    assert sample("wslab_open_connections") == open_before
+    assert sample("wslab_messages_in_total") == before["wslab_messages_in_total"] + 1
+    assert sample("wslab_messages_out_total") == before["wslab_messages_out_total"] + 1
+    # In: the request, the client HELLO (18), "hello" (7) and the Close (2).
+    assert sample("wslab_bytes_in_total") > before["wslab_bytes_in_total"] + 18 + 7 + 2
+    # Out: the 101 and the server HELLO (26), "hello" (7) and the Close echo (2).
+    assert sample("wslab_bytes_out_total") > before["wslab_bytes_out_total"] + 26 + 7 + 2
