@@ -16,7 +16,7 @@ import pytest
 # Ryuk, testcontainers' reaper, is an image we cannot pull here; every fixture cleans up.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
-from testcontainers.community.redis import RedisContainer  # noqa: E402
+from testcontainers.community.redis import RedisContainer
 
 #: The image Redis runs from: scripts/build-base-image makes it from Debian packages.
 REDIS_IMAGE = os.environ.get("WSLAB_REDIS_IMAGE", "wslab/base:bookworm")
