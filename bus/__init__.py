@@ -3,6 +3,9 @@
 Gateways publish :class:`Envelope` objects about their client connections to a service's
 channel; services answer with :class:`Command` objects on the gateway's channel, or publish
 to a topic that every gateway fans out to its subscribed connections.
+
+:mod:`bus.settings` (not imported here) reads every program's settings from environment
+variables.
 """
 
 from __future__ import annotations

@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import uvicorn
 
+from bus.settings import load_settings
+
 from .app import create_app
-from .settings import ENVIRONMENT, Settings
+from .settings import Settings
 
 
 def main() -> None:
-    epilog = "environment variables:\n" + "\n".join(
-        f"  {name:24} {help} (default: {default})" for name, (default, help) in ENVIRONMENT.items()
-    )
-    argparse.ArgumentParser(
+    settings = load_settings(
+        Settings,
         prog="python -m gateway",
         description="Serve the draft protocol at /chat and /stocks and relay over Redis.",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    ).parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings.from_env()
+    )
+    # DEBUG is for wslab's own loggers; uvicorn and redis stay at INFO.
+    level = max(logging.INFO, logging.getLevelNamesMapping()[settings.log_level])
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("wslab").setLevel(settings.log_level)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         http="gateway.draft:HTTPProtocol",
         ws="gateway.draft:DraftProtocol",
-        log_level="info",
+        log_level=level,
     )
 
 

@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield {
                 SETTINGS: DraftSettings(
                     limits=limits,
-                    origins=settings.origins,
+                    origins=settings.allowed_origins,
                     max_connections=settings.max_connections,
                 )
             }
@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Prometheus metrics: connections, handshakes, messages, bytes, Redis round trip."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    for path, service in settings.routes.items():
+    for path, service in settings.route_table.items():
         app.add_api_websocket_route(path, _endpoint(service), name=service)
     return app
 

@@ -14,11 +14,13 @@ container healthcheck (:mod:`servicekit.health`, not imported here so that it st
 
 from __future__ import annotations
 
+from bus.settings import load_settings, setting
+
 from .context import Connection, Context, Outbox
 from .messages import BAD_REQUEST, ClientError, Message, encode, error
 from .runner import main, serve
 from .service import Handlers, Service
-from .settings import ServiceSettings, load_settings, setting
+from .settings import ServiceSettings
 
 __all__ = [
     "BAD_REQUEST",

@@ -13,8 +13,10 @@ import signal
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from bus.settings import load_settings
+
 from .service import Handlers, Service
-from .settings import ServiceSettings, load_settings
+from .settings import ServiceSettings
 
 __all__ = ["main", "serve"]
 

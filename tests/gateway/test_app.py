@@ -1,4 +1,4 @@
-"""Tests of gateway.app and ``python -m gateway``: the whole gateway, in process, on a real Redis.
+"""Tests of gateway.app: the whole gateway, in process, on a real Redis.
 
 Services are played by tests/gateway/service.py's :class:`FakeService`; clients are the
 independent draft client.
@@ -10,12 +10,9 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bus import Close, Envelope, Send, Subscribe, topic_channel
 from gateway import Settings, create_app
-from gateway.settings import ENVIRONMENT
 from tests.gateway.draft_client import (
     BINARY,
     CLOSE,
@@ -300,8 +296,8 @@ async def test_the_settings_set_routes_origins_and_the_message_size(
     settings = Settings(
         redis_url=redis_url,
         gateway_id=GATEWAY,
-        routes={"/talk": "chat"},
-        origins=frozenset({"http://good.example"}),
+        routes="/talk=chat",
+        origins="http://good.example",
         max_message_size=1000,
     )
     async with run_server(create_app(settings)) as server, FakeService(client, "chat") as service:
@@ -336,24 +332,3 @@ async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
         assert response.headers["retry-after"] == "5"
         assert response.body == b"the server is full (1 connections)\n"
         await first.close()
-
-
-# python -m gateway
-
-
-def test_python_m_gateway_help_lists_the_environment_variables() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "--help"],
-        cwd=Path(__file__).parents[2],  # the repository, where the gateway package is
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0
-    assert result.stderr == ""
-    assert result.stdout.startswith("usage: python -m gateway [-h]\n")
-    lines = result.stdout.splitlines()
-    assert "environment variables:" in lines
-    for name, (default, meaning) in ENVIRONMENT.items():
-        assert f"  {name:24} {meaning} (default: {default})" in lines

@@ -1,56 +1,66 @@
-"""Tests of gateway.settings: reading the gateway's environment variables."""
+"""Tests of gateway.settings: the gateway's environment variables, options and ``--help``."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from gateway.settings import ENVIRONMENT, Settings
+from bus.settings import load_settings
+from gateway.settings import Settings
+
+ROOT = Path(__file__).parents[2]  # the repository, where the gateway package is
+
+#: Every variable the gateway reads: its default as --help shows it, and its meaning.
+VARIABLES = {
+    "WSLAB_HOST": ("0.0.0.0", "address to listen on"),
+    "WSLAB_PORT": ("4502", "port for HTTP and the draft protocol (4502: the 2010 demo's)"),
+    "REDIS_URL": ("redis://localhost:6379/0", "the Redis server of the bus"),
+    "WSLAB_GATEWAY_ID": ("''", "this gateway's id on the bus; empty: gw-<8 random hex digits>"),
+    "WSLAB_ROUTES": ("/chat=chat,/stocks=stocks", "path=service pairs served"),
+    "WSLAB_ORIGINS": ("''", "comma-separated Origin values accepted; empty accepts any"),
+    "WSLAB_MAX_CONNECTIONS": ("10000", "draft connections beyond this get 503"),
+    "WSLAB_MAX_MESSAGE_SIZE": ("1048576", "largest message accepted from a client, bytes"),
+    "WSLAB_READY_TIMEOUT": ("1.0", "seconds /readyz waits for its canary through Redis"),
+    "WSLAB_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+}
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Start each test with none of the gateway's variables set."""
-    for name in ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+def load(environ: dict[str, str], argv: list[str] | None = None) -> Settings:
+    return load_settings(Settings, [] if argv is None else argv, environ=environ)
+
+
+def test_every_setting_has_its_variable() -> None:
+    variables = [field.metadata["env"] for field in dataclasses.fields(Settings)]
+    assert variables == list(VARIABLES)
 
 
 def test_without_variables_the_settings_are_the_defaults() -> None:
-    settings = Settings.from_env()
+    settings = load({})
     assert re.fullmatch(r"gw-[0-9a-f]{8}", settings.gateway_id)
     assert settings == Settings(
         host="0.0.0.0",
         port=4502,
         redis_url="redis://localhost:6379/0",
         gateway_id=settings.gateway_id,
-        routes={"/chat": "chat", "/stocks": "stocks"},
-        origins=None,
+        routes="/chat=chat,/stocks=stocks",
+        origins="",
         max_connections=10_000,
         max_message_size=1_048_576,
         ready_timeout=1.0,
+        log_level="INFO",
     )
+    assert settings.route_table == {"/chat": "chat", "/stocks": "stocks"}
+    assert settings.allowed_origins is None
 
 
-def test_the_defaults_shown_by_help_are_the_defaults_of_settings() -> None:
-    settings = Settings(gateway_id="gw-x")
-    shown = {name: default for name, (default, _) in ENVIRONMENT.items()}
-    assert shown == {
-        "WSLAB_HOST": settings.host,
-        "WSLAB_PORT": str(settings.port),
-        "REDIS_URL": settings.redis_url,
-        "WSLAB_GATEWAY_ID": "gw-<random>",
-        "WSLAB_ROUTES": ",".join(f"{path}={name}" for path, name in settings.routes.items()),
-        "WSLAB_ORIGINS": "",
-        "WSLAB_MAX_CONNECTIONS": str(settings.max_connections),
-        "WSLAB_MAX_MESSAGE_SIZE": str(settings.max_message_size),
-        "WSLAB_READY_TIMEOUT": str(settings.ready_timeout),
-    }
-
-
-def test_each_variable_sets_its_setting(clean_environment: pytest.MonkeyPatch) -> None:
-    variables = {
+def test_each_variable_sets_its_setting() -> None:
+    environ = {
         "WSLAB_HOST": "127.0.0.1",
         "WSLAB_PORT": "8080",
         "REDIS_URL": "redis://redis:6379/1",
@@ -60,29 +70,41 @@ def test_each_variable_sets_its_setting(clean_environment: pytest.MonkeyPatch) -
         "WSLAB_MAX_CONNECTIONS": "5",
         "WSLAB_MAX_MESSAGE_SIZE": "4096",
         "WSLAB_READY_TIMEOUT": "0.25",
+        "WSLAB_LOG_LEVEL": "DEBUG",
     }
-    for name, value in variables.items():
-        clean_environment.setenv(name, value)
-    assert Settings.from_env() == Settings(
+    settings = load(environ)
+    assert settings == Settings(
         host="127.0.0.1",
         port=8080,
         redis_url="redis://redis:6379/1",
         gateway_id="gw-east-1",
-        routes={"/talk": "chat", "/quotes": "stocks"},
-        origins=frozenset({"http://a.example", "https://b.example:8443"}),
+        routes="/talk=chat,/quotes=stocks",
+        origins="http://a.example,https://b.example:8443",
         max_connections=5,
         max_message_size=4096,
         ready_timeout=0.25,
+        log_level="DEBUG",
+    )
+    assert settings.route_table == {"/talk": "chat", "/quotes": "stocks"}
+    assert settings.allowed_origins == frozenset({"http://a.example", "https://b.example:8443"})
+
+
+def test_options_override_the_variables() -> None:
+    argv = ["--port", "9000", "--routes", "/talk=chat", "--gateway-id", "gw-cli"]
+    settings = load({"WSLAB_PORT": "8080", "WSLAB_ROUTES": "/chat=chat"}, argv)
+    assert (settings.port, settings.route_table, settings.gateway_id) == (
+        9000,
+        {"/talk": "chat"},
+        "gw-cli",
     )
 
 
-def test_each_gateway_gets_a_random_id_when_none_is_set(
-    clean_environment: pytest.MonkeyPatch,
-) -> None:
-    clean_environment.setenv("WSLAB_GATEWAY_ID", "")
-    first, second = Settings.from_env(), Settings.from_env()
+@pytest.mark.parametrize("environ", [{}, {"WSLAB_GATEWAY_ID": ""}])
+def test_each_gateway_gets_a_random_id_when_none_is_set(environ: dict[str, str]) -> None:
+    first, second = load(environ), load(environ)
     assert re.fullmatch(r"gw-[0-9a-f]{8}", first.gateway_id)
     assert first.gateway_id != second.gateway_id
+    assert re.fullmatch(r"gw-[0-9a-f]{8}", Settings().gateway_id)
 
 
 @pytest.mark.parametrize(
@@ -95,11 +117,8 @@ def test_each_gateway_gets_a_random_id_when_none_is_set(
         ("/chat=chat,/chat=other", {"/chat": "other"}),
     ],
 )
-def test_routes_are_path_service_pairs(
-    clean_environment: pytest.MonkeyPatch, value: str, routes: dict[str, str]
-) -> None:
-    clean_environment.setenv("WSLAB_ROUTES", value)
-    assert Settings.from_env().routes == routes
+def test_routes_are_path_service_pairs(value: str, routes: dict[str, str]) -> None:
+    assert load({"WSLAB_ROUTES": value}).route_table == routes
 
 
 @pytest.mark.parametrize(
@@ -113,12 +132,9 @@ def test_routes_are_path_service_pairs(
         ("/chat=chat,", ""),
     ],
 )
-def test_a_route_that_is_not_a_pair_is_an_error(
-    clean_environment: pytest.MonkeyPatch, value: str, pair: str
-) -> None:
-    clean_environment.setenv("WSLAB_ROUTES", value)
+def test_a_route_that_is_not_a_pair_is_an_error(value: str, pair: str) -> None:
     with pytest.raises(ValueError) as excinfo:
-        Settings.from_env()
+        Settings(routes=value)
     assert str(excinfo.value) == f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE"
 
 
@@ -133,25 +149,84 @@ def test_a_route_that_is_not_a_pair_is_an_error(
     ],
 )  # fmt: skip
 def test_origins_are_a_comma_separated_set_and_empty_means_any(
-    clean_environment: pytest.MonkeyPatch, value: str, origins: frozenset[str] | None
+    value: str, origins: frozenset[str] | None
 ) -> None:
-    clean_environment.setenv("WSLAB_ORIGINS", value)
-    assert Settings.from_env().origins == origins
+    assert load({"WSLAB_ORIGINS": value}).allowed_origins == origins
 
 
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("WSLAB_PORT", "http", "invalid literal for int() with base 10: 'http'"),
-        ("WSLAB_MAX_CONNECTIONS", "lots", "invalid literal for int() with base 10: 'lots'"),
-        ("WSLAB_MAX_MESSAGE_SIZE", "1.5", "invalid literal for int() with base 10: '1.5'"),
-        ("WSLAB_READY_TIMEOUT", "soon", "could not convert string to float: 'soon'"),
+        ("WSLAB_PORT", "http", "WSLAB_PORT: invalid int value: 'http'"),
+        ("WSLAB_MAX_CONNECTIONS", "lots", "WSLAB_MAX_CONNECTIONS: invalid int value: 'lots'"),
+        ("WSLAB_MAX_MESSAGE_SIZE", "1.5", "WSLAB_MAX_MESSAGE_SIZE: invalid int value: '1.5'"),
+        ("WSLAB_READY_TIMEOUT", "soon", "WSLAB_READY_TIMEOUT: invalid float value: 'soon'"),
+        ("WSLAB_ROUTES", "/chat", "WSLAB_ROUTES: '/chat' is not PATH=SERVICE"),
+        ("WSLAB_PORT", "0", "WSLAB_PORT must be positive, not 0"),
     ],
 )
-def test_a_number_that_does_not_parse_is_an_error(
-    clean_environment: pytest.MonkeyPatch, name: str, value: str, message: str
+def test_a_bad_variable_is_a_usage_error_naming_it(
+    name: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clean_environment.setenv(name, value)
+    with pytest.raises(SystemExit) as exc_info:
+        load({name: value})
+    assert exc_info.value.code == 2
+    assert capsys.readouterr().err.endswith(f" error: {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("port", 0),
+        ("max_connections", -1),
+        ("max_message_size", 0),
+        ("ready_timeout", 0.0),
+    ],
+)
+def test_numbers_must_be_positive(name: str, value: float) -> None:
+    env = {field.name: field.metadata["env"] for field in dataclasses.fields(Settings)}[name]
     with pytest.raises(ValueError) as excinfo:
-        Settings.from_env()
-    assert str(excinfo.value) == message
+        Settings(**{name: value})
+    assert str(excinfo.value) == f"{env} must be positive, not {value}"
+
+
+def test_the_log_level_is_one_of_four() -> None:
+    with pytest.raises(ValueError) as excinfo:
+        Settings(log_level="LOUD")
+    assert str(excinfo.value) == "WSLAB_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"
+
+
+# python -m gateway
+
+
+def run_gateway(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gateway`` with none of the gateway's variables but ``environ``."""
+    env = {name: value for name, value in os.environ.items() if name not in VARIABLES}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=ROOT,
+        env={**env, **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_python_m_gateway_help_lists_every_variable_with_its_default() -> None:
+    result = run_gateway("--help")
+    assert result.returncode == 0
+    assert result.stderr == ""
+    assert result.stdout.startswith("usage: python -m gateway [-h]")
+    out = " ".join(result.stdout.split())  # argparse wraps lines
+    for name, (default, meaning) in VARIABLES.items():
+        assert f"{meaning} (env {name}, default {default})" in out
+
+
+def test_python_m_gateway_exits_with_status_2_on_a_bad_variable() -> None:
+    result = run_gateway(WSLAB_MAX_CONNECTIONS="lots")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.endswith(
+        "python -m gateway: error: WSLAB_MAX_CONNECTIONS: invalid int value: 'lots'\n"
+    )
