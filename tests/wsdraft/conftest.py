@@ -25,6 +25,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.wsdraft.vectors import (
+    CLIENT_HELLO,
+    CLIENT_NONCE,
+    REQUEST,
+    RESPONSE,
+    SERVER_HELLO,
+    SERVER_NONCE,
+)
 from wsdraft import (
     SEND_EOF,
     ClientProtocol,
@@ -38,32 +46,6 @@ from wsdraft import (
     ServerProtocol,
     State,
 )
-
-CLIENT_NONCE = bytes.fromhex("A23F2BCA452DDE01")
-SERVER_NONCE = bytes.fromhex("15F0D2278BCD457F")
-# The draft's example request (§4.10), with the subprotocol, and the 101 response to it.
-REQUEST = (
-    b"GET /demo HTTP/1.1\r\n"
-    b"Host: example.com\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Nonce: A23F2BCA452DDE01\r\n"
-    b"Sec-WebSocket-Protocol: sample\r\n"
-    b"Upgrade: WebSocket\r\n"
-    b"Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Draft: 3\r\n"
-    b"\r\n"
-)
-RESPONSE = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: WebSocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Location: ws://example.com/demo\r\n"
-    b"Sec-WebSocket-Protocol: sample\r\n"
-    b"\r\n"
-)
-SERVER_HELLO = bytes.fromhex("8f1815f0d2278bcd457fee7ebe0c369cbf255a4451fc58d7cc4f")
-CLIENT_HELLO = bytes.fromhex("8f1033122035d11258fd7c764314580e539c")
 
 # Inputs up to this size are split at every position; longer ones at a sample of positions.
 _SPLIT_EVERYWHERE_UP_TO = 300

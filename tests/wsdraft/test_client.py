@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.wsdraft.vectors import CLIENT_HELLO, CLIENT_NONCE, REQUEST, RESPONSE, SERVER_HELLO
 from wsdraft import (
     SEND_EOF,
     BinaryMessage,
@@ -25,34 +26,6 @@ from wsdraft import (
     parse_uri,
 )
 from wsdraft import handshake as handshake_module
-
-CLIENT_NONCE = bytes.fromhex("A23F2BCA452DDE01")
-
-# Spec §4.10: the request (205 bytes), the response headers (198 bytes) and both HELLOs.
-REQUEST = (
-    b"GET /demo HTTP/1.1\r\n"
-    b"Host: example.com\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Nonce: A23F2BCA452DDE01\r\n"
-    b"Sec-WebSocket-Protocol: sample\r\n"
-    b"Upgrade: WebSocket\r\n"
-    b"Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Draft: 3\r\n"
-    b"\r\n"
-)
-RESPONSE = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: WebSocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Location: ws://example.com/demo\r\n"
-    b"Sec-WebSocket-Protocol: sample\r\n"
-    b"\r\n"
-)
-SERVER_HELLO = bytes.fromhex(
-    "8f 18 15 f0 d2 27 8b cd 45 7f ee 7e be 0c 36 9c bf 25 5a 44 51 fc 58 d7 cc 4f"
-)
-CLIENT_HELLO = bytes.fromhex("8f 10 33 12 20 35 d1 12 58 fd 7c 76 43 14 58 0e 53 9c")
 
 
 def new_client(subprotocol: str | None = "sample", **options: object) -> ClientProtocol:

@@ -23,6 +23,14 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.wsdraft.vectors import (
+    CLIENT_HELLO,
+    CLIENT_NONCE,
+    REQUEST,
+    RESPONSE,
+    SERVER_HELLO,
+    SERVER_NONCE,
+)
 from wsdraft import (
     SEND_EOF,
     BinaryMessage,
@@ -43,31 +51,17 @@ from wsdraft import (
 from wsdraft.frames import Frame, Opcode
 
 SEED = 20101215  # The draft's date.
-CLIENT_NONCE = bytes.fromhex("A23F2BCA452DDE01")
-SERVER_NONCE = bytes.fromhex("15F0D2278BCD457F")
 
-REQUEST = (
-    b"GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Nonce: A23F2BCA452DDE01\r\nSec-WebSocket-Protocol: sample\r\n"
-    b"Upgrade: WebSocket\r\nOrigin: http://example.com\r\nSec-WebSocket-Draft: 3\r\n\r\n"
-)
 LENIENT_REQUEST = (
     b"GET /chat?room=a HTTP/1.1\r\nHost: host:4502\r\nUpgrade:   WebSocket\r\n"
     b"connection: upgrade\r\nOrigin: http://value:8080/foo/bar\r\n"
     b"Sec-WebSocket-Draft: 3\r\nSec-WebSocket-Nonce: a23f2bca452dde01\r\n\r\n"
-)
-RESPONSE = (
-    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Origin: http://example.com\r\n"
-    b"Sec-WebSocket-Location: ws://example.com/demo\r\nSec-WebSocket-Protocol: sample\r\n\r\n"
 )
 REJECTION = (
     b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n"
     b"Content-Length: 19\r\nConnection: close\r\n\r\norigin not allowed\n"
 )
 CLOSE_DELIMITED = b"HTTP/1.1 503 Service Unavailable\r\n\r\nfull, retry later\n"
-SERVER_HELLO = bytes.fromhex("8f1815f0d2278bcd457fee7ebe0c369cbf255a4451fc58d7cc4f")
-CLIENT_HELLO = bytes.fromhex("8f1033122035d11258fd7c764314580e539c")
 
 # A conversation with every kind of frame, as one side would receive it.
 FRAMES = b"".join(

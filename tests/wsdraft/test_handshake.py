@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from tests.wsdraft.vectors import CLIENT_NONCE, SERVER_NONCE
 from wsdraft import handshake
 from wsdraft.handshake import (
     CLIENT_HELLO_HEAD,
@@ -25,10 +26,6 @@ from wsdraft.handshake import (
     server_hello,
     valid_subprotocol,
 )
-
-# The draft's test vectors (spec §0 and §1.2).
-CLIENT_NONCE = bytes.fromhex("A23F2BCA452DDE01")
-SERVER_NONCE = bytes.fromhex("15F0D2278BCD457F")
 
 
 def test_server_digest_matches_the_drafts_test_vector() -> None:
