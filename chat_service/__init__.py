@@ -5,6 +5,6 @@ Clients of the gateway's ``/chat`` path join the room ``lobby``; see docs/MESSAG
 
 from __future__ import annotations
 
-from .service import NAME, ChatHandlers, main
+from .service import NAME, ChatHandlers, ChatSettings, main
 
-__all__ = ["NAME", "ChatHandlers", "main"]
+__all__ = ["NAME", "ChatHandlers", "ChatSettings", "main"]

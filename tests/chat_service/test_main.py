@@ -31,6 +31,7 @@ def test_help_documents_every_setting() -> None:
         "WSLAB_HEALTH_FILE",
         "WSLAB_HEARTBEAT_INTERVAL",
         "WSLAB_LOG_LEVEL",
+        "WSLAB_HISTORY",
     ):
         assert f"(env {variable}, default " in out
 
@@ -46,6 +47,19 @@ def test_a_bad_setting_exits_with_status_2() -> None:
     )
     assert result.returncode == 2
     assert "invalid float value: 'often'" in result.stderr
+
+
+def test_a_history_of_less_than_one_event_exits_with_status_2() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "chat_service"],
+        cwd=ROOT,
+        env={**os.environ, "WSLAB_HISTORY": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "history must be at least 1" in result.stderr
 
 
 def test_an_invalid_redis_url_exits_with_status_1() -> None:

@@ -1,9 +1,22 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from chat_service.messages import Say, parse, room_event, welcome
-from servicekit import ClientError
+from chat_service.messages import (
+    HistoryRequest,
+    RoomEvent,
+    Say,
+    event_template,
+    history,
+    parse,
+    parse_since,
+    resync,
+    room_event,
+    welcome,
+)
+from servicekit import ClientError, encode
 
 
 @pytest.mark.parametrize(
@@ -44,6 +57,13 @@ def test_a_say_without_room_is_in_the_lobby() -> None:
         ('{"type": "say"}', "say needs a text string"),
         ('{"type": "say", "text": 5}', "say needs a text string"),
         ('{"type": "say", "text": "hi", "room": null}', "room must be a string"),
+        ('{"type": "history", "room": 1}', "room must be a string"),
+        ('{"type": "history", "since": -1}', "since must be a non-negative integer"),
+        ('{"type": "history", "since": "41"}', "since must be a non-negative integer"),
+        ('{"type": "history", "since": 4.5}', "since must be a non-negative integer"),
+        ('{"type": "history", "since": 41.0}', "since must be a non-negative integer"),
+        ('{"type": "history", "since": true}', "since must be a non-negative integer"),
+        ('{"type": "history", "since": null}', "since must be a non-negative integer"),
     ],
 )
 def test_any_other_json_object_is_a_bad_request(payload: str, message: str) -> None:
@@ -81,3 +101,72 @@ def test_room_events_are_as_documented() -> None:
     ]
     leave = room_event("leave", room="lobby", nick="bob", seq=9, ts=3.5)
     assert list(leave) == ["type", "room", "nick", "seq", "ts"]
+
+
+def test_a_history_request_names_its_since_and_room() -> None:
+    assert parse('{"type": "history", "room": "lobby", "since": 41}') == HistoryRequest(
+        since=41, room="lobby"
+    )
+    assert parse('{"type": "history", "since": 0}') == HistoryRequest(since=0, room="lobby")
+
+
+def test_a_history_request_without_since_asks_for_the_last_events() -> None:
+    assert parse('{"type": "history"}') == HistoryRequest(since=None, room="lobby")
+
+
+def test_since_in_the_query_is_decimal_digits() -> None:
+    assert parse_since("0") == 0
+    assert parse_since("41") == 41
+    assert parse_since("007") == 7
+
+
+@pytest.mark.parametrize("value", ["", "-1", "+1", "1.5", " 1", "abc", "\u0664\u0662", "0x10"])
+def test_any_other_since_in_the_query_is_a_bad_request(value: str) -> None:
+    with pytest.raises(ClientError) as exc_info:
+        parse_since(value)
+    assert exc_info.value.code == "bad_request"
+    assert exc_info.value.message == "since must be a non-negative integer"
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("join", None),
+        ("leave", None),
+        ("message", "hello"),
+        ("message", '"seq": 0, "ts": 1, seq'),
+        ("message", "caf\u00e9 \ud800"),  # A lone surrogate is escaped, as encode() does.
+    ],
+)
+def test_an_event_template_with_its_seq_is_the_encoded_event(
+    kind: RoomEvent, text: str | None
+) -> None:
+    ts = 1732492800.123456
+    before, after = event_template(kind, room="lobby", nick="bob", ts=ts, text=text)
+    expected = encode(room_event(kind, room="lobby", nick="bob", seq=1234, ts=ts, text=text))
+    assert before + "1234" + after == expected
+    assert json.loads(before + "1234" + after)["ts"] == ts
+
+
+def test_resync_is_as_documented() -> None:
+    assert list(resync("lobby", 42).items()) == [
+        ("type", "resync"),
+        ("room", "lobby"),
+        ("from", 42),
+    ]
+
+
+def test_history_holds_the_events_as_they_are() -> None:
+    events = [
+        encode(room_event("join", room="lobby", nick="bob", seq=7, ts=1.25)),
+        encode(room_event("message", room="lobby", nick="bob", seq=8, ts=2.5, text="hi")),
+    ]
+    text = history("lobby", events)
+    assert text == (
+        '{"type": "history", "room": "lobby", "events": [' + events[0] + ", " + events[1] + "]}"
+    )
+    assert json.loads(text)["events"] == [json.loads(event) for event in events]
+
+
+def test_an_empty_history_is_an_empty_list() -> None:
+    assert json.loads(history("lobby", [])) == {"type": "history", "room": "lobby", "events": []}

@@ -26,15 +26,22 @@ def without_ts(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-async def join(gateway: FakeGateway, conn: str, nick: str, seq: int) -> None:
-    """Open ``conn`` as ``nick`` and check what the service does."""
-    await gateway.open(conn, query=f"nick={nick}", path="/chat")
+async def join(
+    gateway: FakeGateway, conn: str, nick: str, seq: int, query: str = ""
+) -> list[dict[str, Any]]:
+    """Open ``conn`` as ``nick`` and check what the service does; return the history."""
+    await gateway.open(conn, query=f"nick={nick}" + (query and "&" + query), path="/chat")
     assert await gateway.reply(conn) == {"type": "welcome", "nick": nick, "room": "lobby"}
     assert await gateway.next() == bus.Subscribe(conn=conn, topic="chat.lobby")
     assert without_ts(await gateway.published("chat.lobby")) == event("join", nick, seq)
+    history = await gateway.reply(conn)
+    assert list(history) == ["type", "room", "events"]
+    assert (history["type"], history["room"]) == ("history", "lobby")
+    events: list[dict[str, Any]] = history["events"]
+    return events
 
 
-async def test_opening_sends_welcome_then_subscribes_to_the_lobby_then_announces_the_join(
+async def test_opening_sends_welcome_subscribes_announces_the_join_then_sends_the_history(
     gateway: FakeGateway,
 ) -> None:
     await gateway.open("gw-test.1", query="nick=alice", path="/chat")
@@ -42,6 +49,11 @@ async def test_opening_sends_welcome_then_subscribes_to_the_lobby_then_announces
     assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
     joined = await gateway.published("chat.lobby")
     assert list(joined) == ["type", "room", "nick", "seq", "ts"]
+    assert await gateway.reply("gw-test.1") == {
+        "type": "history",
+        "room": "lobby",
+        "events": [joined],
+    }
     assert without_ts(joined) == event("join", "alice", 1)
 
 
@@ -100,6 +112,7 @@ async def test_without_a_valid_nick_the_client_is_a_guest(gateway: FakeGateway, 
     assert re.fullmatch(r"guest-[0-9a-f]{4}", welcome["nick"])
     assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
     assert without_ts(await gateway.published("chat.lobby")) == event("join", welcome["nick"], 1)
+    assert (await gateway.reply("gw-test.1"))["type"] == "history"
     await gateway.message("gw-test.1", "hi")
     assert without_ts(await gateway.published("chat.lobby")) == event(
         "message", welcome["nick"], 2, text="hi"
