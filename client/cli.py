@@ -1,4 +1,4 @@
-"""The ``wslab`` command: ``wslab connect`` and ``wslab replay``.
+"""The ``wslab`` command: ``wslab connect``, ``wslab replay`` and ``wslab chat``.
 
 ``main`` parses the arguments and turns every failure into a one-line message and an
 :class:`ExitStatus`; the commands themselves have no error handling.
@@ -158,6 +158,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long opening a connection may take (default: %(default)s)",
     )
     _add_connection_options(replay_parser)
+
+    chat_parser = commands.add_parser(
+        "chat",
+        help="talk in the gateway's chat rooms",
+        description=(
+            "Connect to URL/chat as NICK in ROOM. Typed lines are said in the current room; "
+            "/join ROOM, /leave [ROOM], /rooms, /msg NICK TEXT and /quit (or Ctrl-D) are "
+            "commands. Events print as readable lines, or as received with --json. If the "
+            "connection drops, it reconnects and prints the messages missed. Exits 0 when "
+            "you quit: 1 connection failed (--no-reconnect), 2 usage, 3 cannot connect, "
+            "4 handshake failed, 5 timed out."
+        ),
+    )
+    chat_parser.set_defaults(run=run_chat)
+    chat_parser.add_argument("url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502")
+    chat_parser.add_argument("--nick", required=True, metavar="NAME", help="your nickname")
+    chat_parser.add_argument(
+        "--room", default="lobby", help="the room to join first (default: %(default)s)"
+    )
+    chat_parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each message received as it came, one JSON object per line",
+    )
+    chat_parser.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="exit when the connection drops instead of reconnecting",
+    )
+    chat_parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=Limits().handshake_timeout,
+        metavar="SECONDS",
+        help="how long opening a connection may take (default: %(default)s)",
+    )
+    _add_connection_options(chat_parser)
     return parser
 
 
@@ -261,6 +298,13 @@ async def run_replay(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if not result.ok:
             status = ExitStatus.ERROR
     return status
+
+
+async def run_chat(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab chat``: see :mod:`client.chat_command`, which imports this module."""
+    from .chat_command import run_chat as chat
+
+    return await chat(args, env)
 
 
 def _load_session(path: str, url: str) -> Session:

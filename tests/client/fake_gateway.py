@@ -1,5 +1,5 @@
-"""A fake wslab gateway for testing ``wslab replay``: ``/chat`` and ``/stocks`` as
-docs/MESSAGES.md describes them, in one process, without Redis or services.
+"""A fake wslab gateway for testing ``wslab replay`` and ``wslab chat``: ``/chat`` and
+``/stocks`` as docs/MESSAGES.md describes them, in one process, without Redis or services.
 
 It speaks the draft through the independent draft server (draft_server.py: handshake and
 framing written from docs/PROTOCOL.md, nothing from wsdraft); any other path gets that
@@ -17,6 +17,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
+from typing import Any
 
 try:
     from tests.client import draft_server
@@ -59,12 +60,19 @@ def as_object(text: str) -> dict[str, object] | None:
 
 
 class FakeGateway:
-    """One chat room, ``lobby``, and a quote for every subscribed symbol every ``tick``."""
+    """Chat rooms (``lobby`` by default) and a quote for every subscribed symbol every ``tick``.
+
+    The chat keeps every event of each room, so a client connecting with ``?since=SEQ`` or
+    sending ``{"type": "history", "since": SEQ}`` gets those after SEQ; nothing is ever
+    lost, so there is no ``resync``. Unlike the real service, a client gets no ``history``
+    when it connects without ``since``. :meth:`drop` cuts a client off, as a network would.
+    """
 
     def __init__(self, tick: float = 0.01) -> None:
         self.tick = tick
-        self.members: set[asyncio.StreamWriter] = set()
-        self.seq = 0
+        self.rooms: dict[str, dict[asyncio.StreamWriter, str]] = {}  # room: writer: nick
+        self.events: dict[str, list[dict[str, Any]]] = {}  # room: its events, in seq order
+        self.queries: list[dict[str, list[str]]] = []  # of each /chat connection
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -83,12 +91,38 @@ class FakeGateway:
         finally:
             writer.close()
 
-    def publish(self, kind: str, nick: str, **fields: object) -> None:
-        self.seq += 1
-        event = {"type": kind, "room": "lobby", "nick": nick, **fields}
-        event |= {"seq": self.seq, "ts": time.time()}
-        for member in self.members:
+    def publish(self, kind: str, room: str, nick: str, **fields: object) -> None:
+        """Send a room event to its members, with the room's next seq."""
+        events = self.events.setdefault(room, [])
+        event = {"type": kind, "room": room, "nick": nick, **fields}
+        event |= {"seq": len(events) + 1, "ts": time.time()}
+        events.append(event)
+        for member in self.rooms.get(room, {}):
             send(member, event)
+
+    def history(self, room: str, since: int) -> dict[str, object]:
+        events = [event for event in self.events.get(room, []) if event["seq"] > since]
+        return {"type": "history", "room": room, "events": events}
+
+    def join(self, writer: asyncio.StreamWriter, nick: str, room: str) -> None:
+        self.rooms.setdefault(room, {})[writer] = nick
+        self.publish("join", room, nick)
+
+    def leave(self, writer: asyncio.StreamWriter, room: str) -> None:
+        members = self.rooms.get(room, {})
+        if writer in members:
+            self.publish("leave", room, members[writer])  # to the one leaving too
+            del members[writer]
+
+    def drop(self, nick: str) -> None:
+        """Cut ``nick``'s connections without a closing handshake; it leaves every room."""
+        writers = {
+            w for members in self.rooms.values() for w, name in members.items() if name == nick
+        }
+        for writer in writers:
+            writer.transport.abort()
+            for room in list(self.rooms):
+                self.leave(writer, room)
 
     async def chat(
         self,
@@ -96,23 +130,56 @@ class FakeGateway:
         writer: asyncio.StreamWriter,
         query: dict[str, list[str]],
     ) -> None:
+        self.queries.append(query)
         nick = query.get("nick", ["guest-0001"])[0]
-        send(writer, {"type": "welcome", "nick": nick, "room": "lobby"})
-        self.members.add(writer)
-        self.publish("join", nick)
+        room = query.get("room", ["lobby"])[0]
+        send(writer, {"type": "welcome", "nick": nick, "room": room})
+        self.join(writer, nick, room)
+        if "since" in query:
+            send(writer, self.history(room, int(query["since"][0])))
         try:
             async for text in messages(reader, writer):
                 message = as_object(text)
                 if message is None:
-                    self.publish("message", nick, text=text)
-                elif message.get("type") == "say" and isinstance(message.get("text"), str):
-                    self.publish("message", nick, text=message["text"])
-                else:
-                    error = {"type": "error", "code": "bad_request", "message": "unknown type"}
-                    send(writer, error)
+                    message = {"type": "say", "text": text}
+                reply = self.command(writer, nick, message)
+                if reply is not None:
+                    send(writer, reply)
         finally:
-            self.members.discard(writer)
-            self.publish("leave", nick)
+            for name in list(self.rooms):
+                self.leave(writer, name)
+
+    def command(
+        self, writer: asyncio.StreamWriter, nick: str, message: dict[str, object]
+    ) -> dict[str, object] | None:
+        """Carry out a client's message; return the reply to it alone, if any."""
+        kind, text = message.get("type"), message.get("text")
+        room = str(message.get("room", "lobby"))
+        if kind == "join":
+            self.join(writer, nick, room)
+            return {"type": "members", "room": room, "members": sorted(self.rooms[room].values())}
+        if kind == "rooms":
+            rooms = [{"room": name, "members": len(them)} for name, them in self.rooms.items()]
+            return {"type": "rooms", "rooms": [r for r in rooms if r["members"]]}
+        if kind == "history":
+            return self.history(room, int(str(message.get("since", 0))))
+        members = self.rooms.get(room, {})
+        if kind in ("say", "leave", "private") and writer not in members:
+            return {"type": "error", "code": "not_member", "message": f"you are not in {room}"}
+        if kind == "say" and isinstance(text, str):
+            self.publish("message", room, nick, text=text)
+        elif kind == "leave":
+            self.leave(writer, room)
+        elif kind == "private" and isinstance(text, str):
+            to = [member for member, name in members.items() if name == message.get("to")]
+            if not to:
+                return {"type": "error", "code": "no_such_member", "message": "no one by that name"}
+            private = {"type": "private", "room": room, "from": nick, "to": message["to"]}
+            for member in {writer, *to}:
+                send(member, private | {"text": text, "ts": time.time()})
+        else:
+            return {"type": "error", "code": "bad_request", "message": "unknown type"}
+        return None
 
     async def stocks(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         symbols: set[str] = set()
@@ -148,8 +215,11 @@ class FakeGateway:
                 send(writer, quote | {"ts": time.time()})
 
 
-async def start(port: int = 0, tick: float = 0.01) -> asyncio.Server:
-    return await asyncio.start_server(FakeGateway(tick).handle, "127.0.0.1", port)
+async def start(
+    port: int = 0, tick: float = 0.01, gateway: FakeGateway | None = None
+) -> asyncio.Server:
+    gateway = gateway or FakeGateway(tick)
+    return await asyncio.start_server(gateway.handle, "127.0.0.1", port)
 
 
 async def serve_forever(port: int, tick: float) -> None:

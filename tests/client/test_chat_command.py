@@ -1,0 +1,231 @@
+"""``wslab chat`` end to end in a pipe, against the fake gateway (tests/client/fake_gateway.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
+
+from client.cli import Environment, ExitStatus, main
+from tests.client import fake_gateway
+from tests.client.test_cli import Result, wslab
+
+T = TypeVar("T")
+DEADLINE = 10.0  # seconds a test waits for the command before failing
+
+
+@dataclass
+class Gateway:
+    """The fake gateway, running in a thread; :meth:`call` runs code in its event loop."""
+
+    url: str
+    fake: fake_gateway.FakeGateway
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, function: Callable[[], T]) -> T:
+        async def run() -> T:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(DEADLINE)
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    loop = asyncio.new_event_loop()
+    fake = fake_gateway.FakeGateway()
+    server = loop.run_until_complete(fake_gateway.start(gateway=fake))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield Gateway(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", fake, loop)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    server.close()
+    loop.run_until_complete(server.wait_closed())
+    loop.close()
+
+
+class Running:
+    """``wslab`` running in a thread, its standard input a pipe the test writes to."""
+
+    def __init__(self, *args: str) -> None:
+        read, self._write = os.pipe()
+        self.env = Environment(
+            stdin=os.fdopen(read, encoding="utf-8"), stdout=io.StringIO(), stderr=io.StringIO()
+        )
+        self.status: int | None = None
+        self._thread = threading.Thread(target=self._run, args=(list(args),), daemon=True)
+        self._thread.start()
+
+    def _run(self, args: list[str]) -> None:
+        self.status = main(args, self.env)
+
+    @property
+    def stdout(self) -> str:
+        return self.env.stdout.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+    def wait_for(self, line: str, *, prefix: bool = False) -> None:
+        """Wait until ``line`` (or a line starting with it) was printed; fail after DEADLINE."""
+
+        def printed() -> bool:
+            lines = self.stdout.splitlines()
+            return any(got.startswith(line) for got in lines) if prefix else line in lines
+
+        deadline = time.monotonic() + DEADLINE
+        while not printed() and time.monotonic() < deadline:
+            self._thread.join(0.01)
+        assert printed(), f"{line!r} not in\n{self.stdout}"
+
+    def type(self, text: str) -> None:
+        os.write(self._write, text.encode())
+
+    def finish(self) -> Result:
+        """Close standard input and wait for the command to exit."""
+        os.close(self._write)
+        self._thread.join(DEADLINE)
+        assert not self._thread.is_alive(), "wslab chat did not exit"
+        self.env.stdin.close()
+        assert self.status is not None
+        return Result(self.status, self.stdout, self.env.stderr.getvalue())  # type: ignore[attr-defined]
+
+
+def test_chat_in_a_pipe_says_each_line_and_prints_events_as_readable_lines(
+    gateway: Gateway,
+) -> None:
+    typed = "hello\n/join dev\n//slash\n/msg alice psst\n/rooms\n/leave dev\n/leave\n"
+    result = wslab("chat", gateway.url, "--nick", "alice", stdin=typed)
+    assert result == Result(
+        ExitStatus.SUCCESS,
+        "* you are alice, in lobby\n"
+        "* alice joined lobby\n"
+        "[lobby] <alice> hello\n"
+        "* alice joined dev\n"
+        "* in dev: alice\n"
+        "[dev] <alice> /slash\n"
+        "(private to alice) <alice> psst\n"
+        "* rooms: lobby (1), dev (1)\n"
+        "* alice left dev\n"
+        "* alice left lobby\n",
+        "",
+    )
+
+
+def test_chat_shows_mistakes_without_sending_them(gateway: Gateway) -> None:
+    result = wslab("chat", gateway.url, "--nick", "bob", "--room", "ops", stdin="/dance\n")
+    assert result.status == ExitStatus.SUCCESS
+    assert "! unknown command /dance; commands: /join ROOM, " in result.stdout
+    assert "* bob joined ops\n" in result.stdout
+
+
+def test_chat_prints_each_message_as_received_with_json(gateway: Gateway) -> None:
+    result = wslab("chat", gateway.url, "--nick", "carol", "--json", stdin="hi\n/msg nobody x\n")
+    assert (result.status, result.stderr) == (ExitStatus.SUCCESS, "")
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    for message in messages:
+        message.pop("ts", None)
+    assert messages == [
+        {"type": "welcome", "nick": "carol", "room": "lobby"},
+        {"type": "join", "room": "lobby", "nick": "carol", "seq": 1},
+        {"type": "message", "room": "lobby", "nick": "carol", "text": "hi", "seq": 2},
+        {"type": "error", "code": "no_such_member", "message": "no one by that name"},
+    ]
+
+
+def test_chat_reconnects_after_a_drop_and_prints_the_messages_missed_once(
+    gateway: Gateway,
+) -> None:
+    chat = Running("chat", gateway.url, "--nick", "alice")
+    chat.wait_for("* alice joined lobby")
+    gateway.call(lambda: gateway.fake.publish("message", "lobby", "bob", text="before"))
+    chat.wait_for("[lobby] <bob> before")
+
+    def drop_and_talk() -> None:
+        gateway.fake.drop("alice")
+        for text in ("missed 1", "missed 2"):
+            gateway.fake.publish("message", "lobby", "bob", text=text)
+
+    gateway.call(drop_and_talk)
+    chat.wait_for("[lobby] <bob> missed 2")
+    chat.type("back\n")
+    chat.wait_for("[lobby] <alice> back")
+    result = chat.finish()
+
+    assert (result.status, result.stderr) == (ExitStatus.SUCCESS, "")
+    lines = result.stdout.splitlines()
+    notes = [line for line in lines if re.fullmatch(r"\* (connection|reconnecting) .*", line)]
+    assert notes[0].startswith("* connection failed: ")
+    assert re.fullmatch(r"\* reconnecting in 0\.\d s", notes[1])
+    assert [line for line in lines if line not in notes] == [
+        "* you are alice, in lobby",
+        "* alice joined lobby",  # seq 1
+        "[lobby] <bob> before",  # seq 2: the reconnection asks for what came since
+        "* reconnected",
+        "* alice joined lobby",  # seq 6, live, then again in the history: shown once
+        "* alice left lobby",  # seq 3
+        "[lobby] <bob> missed 1",
+        "[lobby] <bob> missed 2",
+        "[lobby] <alice> back",
+    ]
+    assert gateway.fake.queries == [
+        {"nick": ["alice"], "room": ["lobby"]},
+        {"nick": ["alice"], "room": ["lobby"], "since": ["2"]},
+    ]
+
+
+def test_chat_rejoins_every_room_after_a_drop_and_asks_each_for_what_it_missed(
+    gateway: Gateway,
+) -> None:
+    chat = Running("chat", gateway.url, "--nick", "frank")
+    chat.type("/join dev\nin dev\n")
+    chat.wait_for("[dev] <frank> in dev")
+
+    def drop_and_talk() -> None:
+        gateway.fake.drop("frank")
+        gateway.fake.publish("message", "dev", "bob", text="missed in dev")
+
+    gateway.call(drop_and_talk)
+    chat.wait_for("[dev] <bob> missed in dev")
+    chat.type("still in dev\n")
+    chat.wait_for("[dev] <frank> still in dev")
+    result = chat.finish()
+    assert result.status == ExitStatus.SUCCESS
+    assert result.stdout.count("[dev] <bob> missed in dev") == 1
+
+
+def test_chat_exits_0_when_standard_input_ends_while_reconnecting(gateway: Gateway) -> None:
+    chat = Running("chat", gateway.url, "--nick", "gina")
+    chat.wait_for("* gina joined lobby")
+    gateway.call(lambda: gateway.fake.drop("gina"))
+    chat.wait_for("* reconnecting in ", prefix=True)
+    result = chat.finish()
+    assert (result.status, result.stderr) == (ExitStatus.SUCCESS, "")
+
+
+def test_chat_exits_1_when_the_connection_drops_with_no_reconnect(gateway: Gateway) -> None:
+    chat = Running("chat", gateway.url, "--nick", "dave", "--no-reconnect")
+    chat.wait_for("* dave joined lobby")
+    gateway.call(lambda: gateway.fake.drop("dave"))
+    result = chat.finish()
+    assert result.status == ExitStatus.ERROR
+    assert result.stderr.startswith("wslab: connection failed: ")
+
+
+def test_chat_exits_3_when_it_cannot_connect_at_first() -> None:
+    result = wslab("chat", "--no-proxy", "ws://127.0.0.1:1", "--nick", "erin", stdin="hi\n")
+    assert result.status == ExitStatus.CONNECT_FAILED
+    assert result.stderr.startswith("wslab: cannot connect to ws://127.0.0.1:1/chat?nick=erin&")
+
+
+def test_chat_needs_a_nick(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["chat", "ws://localhost:4502"])
+    assert info.value.code == ExitStatus.USAGE
+    assert "the following arguments are required: --nick" in capsys.readouterr().err
