@@ -10,7 +10,7 @@ variables.
 
 from __future__ import annotations
 
-from .channels import gateway_channel, service_channel, topic_channel
+from .channels import gateway_alive_key, gateway_channel, service_channel, topic_channel
 from .messages import (
     BusError,
     Canary,
@@ -39,6 +39,7 @@ __all__ = [
     "cancel_and_wait",
     "decode_command",
     "encode_command",
+    "gateway_alive_key",
     "gateway_channel",
     "service_channel",
     "topic_channel",

@@ -1,8 +1,11 @@
-"""Redis pub/sub channel names: the one place they are spelled. See docs/BUS.md."""
+"""Redis names shared by the gateway and the services: the one place they are spelled.
+
+See docs/BUS.md.
+"""
 
 from __future__ import annotations
 
-__all__ = ["PREFIX", "gateway_channel", "service_channel", "topic_channel"]
+__all__ = ["PREFIX", "gateway_alive_key", "gateway_channel", "service_channel", "topic_channel"]
 
 PREFIX = "wslab"
 
@@ -20,3 +23,8 @@ def gateway_channel(gateway_id: str) -> str:
 def topic_channel(topic: str) -> str:
     """Where a topic's messages go to every gateway with subscribers: ``wslab:topic:<topic>``."""
     return f"{PREFIX}:topic:{topic}"
+
+
+def gateway_alive_key(gateway_id: str) -> str:
+    """The key a running gateway keeps set, with an expiry: ``wslab:gw:<id>:alive``."""
+    return f"{PREFIX}:gw:{gateway_id}:alive"

@@ -1,6 +1,6 @@
 """The wslab chat service, run with ``python -m chat_service``.
 
-Clients of the gateway's ``/chat`` path join the room ``lobby``; see docs/MESSAGES.md.
+Clients of the gateway's ``/chat`` path join rooms, ``lobby`` by default; see docs/MESSAGES.md.
 """
 
 from __future__ import annotations

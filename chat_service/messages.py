@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from servicekit import ClientError, encode
 
 __all__ = [
     "DEFAULT_ROOM",
     "HistoryRequest",
+    "Join",
+    "Leave",
+    "Private",
+    "Request",
+    "RoomsRequest",
     "Say",
     "event_template",
     "history",
+    "is_valid_room",
+    "members",
     "parse",
     "parse_since",
+    "private",
     "resync",
     "room_event",
+    "rooms",
     "welcome",
 ]
 
@@ -27,22 +36,66 @@ DEFAULT_ROOM = "lobby"
 
 RoomEvent = Literal["join", "message", "leave"]
 
+BAD_JSON = "bad_json"
+"""The error code for a message that starts with ``{`` but is not JSON."""
+
+ROOM_NAME = "room names are 1 to 32 letters, digits, _ or -"
+_ROOM = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def is_valid_room(room: str) -> bool:
+    """Return True if ``room`` is 1 to 32 ASCII letters, digits, ``_`` or ``-``."""
+    return _ROOM.fullmatch(room) is not None
+
 
 @dataclass(frozen=True, kw_only=True)
 class Say:
-    """A client says ``text`` in ``room``."""
+    """A client says ``text`` in ``room``, or in its first room if None."""
 
     text: str
-    room: str = DEFAULT_ROOM
+    room: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class HistoryRequest:
-    """A client asks for ``room``'s events after ``since``, or the last ones if None."""
+    """A client asks for ``room``'s events after ``since``, or the last ones if None.
+
+    ``room`` None is the client's first room.
+    """
 
     since: int | None = None
-    room: str = DEFAULT_ROOM
+    room: str | None = None
 
+
+@dataclass(frozen=True, kw_only=True)
+class Join:
+    """A client joins ``room``."""
+
+    room: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leave:
+    """A client leaves ``room``."""
+
+    room: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoomsRequest:
+    """A client asks which rooms have members."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Private:
+    """A client says ``text`` to ``to`` only, in ``room`` (its first room if None)."""
+
+    to: str
+    text: str
+    room: str | None = None
+
+
+Request = Say | HistoryRequest | Join | Leave | RoomsRequest | Private
 
 BAD_SINCE = "since must be a non-negative integer"
 _DIGITS = re.compile(r"[0-9]+")
@@ -59,43 +112,73 @@ def parse_since(value: str) -> int:
     return int(value)
 
 
-def parse(payload: str) -> Say | HistoryRequest:
-    """Parse a client's message.
+def _room(message: dict[str, Any], *, required: bool = False) -> str | None:
+    if "room" not in message:
+        if required:
+            raise ClientError(f"{message['type']} needs a room")
+        return None
+    room = message["room"]
+    if not isinstance(room, str):
+        raise ClientError("room must be a string")
+    if not is_valid_room(room):
+        raise ClientError(ROOM_NAME)
+    return room
 
-    A payload that is not a JSON object is said as it is in the default room, as bare
-    lines were in the 2010 demo; a JSON object must be
-    ``{"type": "say", "text": ..., "room": ...}`` or
-    ``{"type": "history", "since": ..., "room": ...}``, ``room`` and ``since`` being
-    optional.
+
+def _text(message: dict[str, Any]) -> str:
+    text = message.get("text")
+    if not isinstance(text, str):
+        raise ClientError(f"{message['type']} needs a text string")
+    return text
+
+
+def parse(payload: str) -> Request:
+    """Parse a client's message (docs/MESSAGES.md, "Chat").
+
+    A payload that is not a JSON object is said as it is in the client's first room, as
+    bare lines were in the 2010 demo, unless it starts with ``{``: then it must be a JSON
+    object, of a known ``type``. ``room``, when present, must be a valid room name.
 
     Raises:
-        ClientError: a JSON object that is not a valid ``say`` or ``history``
-            (``bad_request``).
+        ClientError: a payload starting with ``{`` that is not JSON (``bad_json``); a JSON
+            object that is not a valid request (``bad_request``).
     """
     try:
         message = json.loads(payload)
     except (ValueError, RecursionError):  # Deep nesting overflows the parser.
+        if payload.startswith("{"):
+            raise ClientError("this is not valid JSON", code=BAD_JSON) from None
         message = None
     if not isinstance(message, dict):
         return Say(text=payload)
     kind = message.get("type")
-    if kind not in ("say", "history"):
-        raise ClientError("missing type" if kind is None else f"unknown type {kind!r:.40}")
-    room = message.get("room", DEFAULT_ROOM)
-    if not isinstance(room, str):
-        raise ClientError("room must be a string")
-    if kind == "history":
-        if "since" not in message:
-            return HistoryRequest(room=room)
-        since = message["since"]
-        # bool is an int in Python, but true is not a seq; nor is null.
-        if type(since) is not int or since < 0:
-            raise ClientError(BAD_SINCE)
-        return HistoryRequest(since=since, room=room)
-    text = message.get("text")
-    if not isinstance(text, str):
-        raise ClientError("say needs a text string")
-    return Say(text=text, room=room)
+    match kind:
+        case "say":
+            return Say(text=_text(message), room=_room(message))
+        case "history":
+            room = _room(message)
+            if "since" not in message:
+                return HistoryRequest(room=room)
+            since = message["since"]
+            # bool is an int in Python, but true is not a seq; nor is null.
+            if type(since) is not int or since < 0:
+                raise ClientError(BAD_SINCE)
+            return HistoryRequest(since=since, room=room)
+        case "join":
+            return Join(room=_room(message, required=True) or DEFAULT_ROOM)
+        case "leave":
+            return Leave(room=_room(message, required=True) or DEFAULT_ROOM)
+        case "rooms":
+            return RoomsRequest()
+        case "private":
+            to = message.get("to")
+            if not isinstance(to, str):
+                raise ClientError("private needs a to string")
+            return Private(to=to, text=_text(message), room=_room(message))
+        case None:
+            raise ClientError("missing type")
+        case _:
+            raise ClientError(f"unknown type {kind!r:.40}")
 
 
 def welcome(nick: str, room: str) -> dict[str, object]:
@@ -144,3 +227,19 @@ def history(room: str, events: Sequence[str]) -> str:
     """
     head = encode({"type": "history", "room": room, "events": []})
     return head.removesuffix("[]}") + "[" + ", ".join(events) + "]}"
+
+
+def members(room: str, nicks: Iterable[str]) -> dict[str, object]:
+    """Return the ``members`` message: who is in ``room``, nicknames sorted."""
+    return {"type": "members", "room": room, "members": sorted(nicks)}
+
+
+def rooms(counts: Iterable[tuple[str, int]]) -> dict[str, object]:
+    """Return the ``rooms`` message: each room with members and how many, sorted by name."""
+    listed = [{"room": room, "members": n} for room, n in sorted(counts) if n > 0]
+    return {"type": "rooms", "rooms": listed}
+
+
+def private(*, room: str, sender: str, to: str, text: str, ts: float) -> dict[str, object]:
+    """Return the ``private`` message that ``to`` receives and ``sender`` gets as an echo."""
+    return {"type": "private", "room": room, "from": sender, "to": to, "text": text, "ts": ts}

@@ -1,4 +1,4 @@
-"""The chat service: one room, ``lobby``, where every client says things to everyone.
+"""The chat service: rooms that clients join, leave and talk in (docs/MESSAGES.md, "Chat").
 
 Each room event (join, message, leave) is numbered by ``seq``, a Redis counter per room
 (``wslab:chat:<room>:seq``), kept in the room's history (``wslab:chat:<room>:history``,
@@ -6,40 +6,73 @@ the last ``WSLAB_HISTORY`` events) and published to the room's topic, ``chat.<ro
 in one Lua script (:data:`APPEND`): seq order is history order is publish order, however
 many chat services share the Redis. A client gets the history when it joins, from the seq
 it asks for (``?since=``), and whenever it asks (``{"type": "history"}``). Both survive
-restarts of the service. Nicknames are kept in this process's memory, by connection id.
+restarts of the service.
+
+Who is in which room, and each connection's nickname, are kept in Redis too
+(:mod:`chat_service.presence`), so that a restarted or second chat service sees the same
+rooms. A gateway that dies cannot say that its connections closed: the sweeper
+(:meth:`ChatHandlers.background`) removes, every ``WSLAB_SWEEP_INTERVAL`` seconds, the
+members of gateways whose alive key (``wslab:gw:<id>:alive``) has expired, announcing a
+``leave`` for each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 import bus
 import servicekit
-from servicekit import ClientError, Context, Handlers, ServiceSettings, setting
+from servicekit import (
+    BAD_REQUEST,
+    ClientError,
+    Connection,
+    Context,
+    Handlers,
+    Outbox,
+    ServiceSettings,
+    error,
+    setting,
+)
 
 from . import nicknames
 from .messages import (
     DEFAULT_ROOM,
+    ROOM_NAME,
     HistoryRequest,
+    Join,
+    Leave,
+    Private,
     RoomEvent,
+    RoomsRequest,
+    Say,
     event_template,
     history,
+    is_valid_room,
+    members,
     parse,
     parse_since,
+    private,
     resync,
+    rooms,
     welcome,
 )
+from .presence import Presence
 
 __all__ = [
     "APPEND",
     "NAME",
     "ChatHandlers",
     "ChatSettings",
+    "TokenBucket",
     "history_key",
     "main",
     "seq_key",
@@ -49,7 +82,14 @@ __all__ = [
 NAME = "chat"
 """The service's name on the bus: it reads ``wslab:svc:chat``."""
 
+logger = logging.getLogger(f"wslab.{NAME}")
+
 DEFAULT_HISTORY = 100
+DEFAULT_MAX_TEXT = 2000
+DEFAULT_RATE = 5.0
+DEFAULT_BURST = 10
+DEFAULT_MAX_ROOMS = 10
+DEFAULT_SWEEP_INTERVAL = 5.0
 
 APPEND = """
 local seq = redis.call('INCR', KEYS[1])
@@ -74,16 +114,74 @@ class ChatSettings(ServiceSettings):
     Attributes:
         history: how many events each room keeps for the clients that join or reconnect
             (``WSLAB_HISTORY``).
+        max_text: the longest text a client may say, in characters (``WSLAB_MAX_TEXT``).
+        rate: how many messages per second a connection may send, on average
+            (``WSLAB_RATE``).
+        burst: how many it may send at once (``WSLAB_BURST``).
+        max_rooms: how many rooms a connection may be in at once (``WSLAB_MAX_ROOMS``).
+        sweep_interval: seconds between two sweeps for the members of dead gateways
+            (``WSLAB_SWEEP_INTERVAL``).
     """
 
     history: int = setting(
         "WSLAB_HISTORY", DEFAULT_HISTORY, "room events kept per room, sent to clients that join"
+    )
+    max_text: int = setting(
+        "WSLAB_MAX_TEXT", DEFAULT_MAX_TEXT, "the longest text a client may say, in characters"
+    )
+    rate: float = setting(
+        "WSLAB_RATE", DEFAULT_RATE, "messages per second a connection may send, on average"
+    )
+    burst: int = setting(
+        "WSLAB_BURST", DEFAULT_BURST, "messages a connection may send at once, above the rate"
+    )
+    max_rooms: int = setting(
+        "WSLAB_MAX_ROOMS", DEFAULT_MAX_ROOMS, "rooms a connection may be in at once"
+    )
+    sweep_interval: float = setting(
+        "WSLAB_SWEEP_INTERVAL",
+        DEFAULT_SWEEP_INTERVAL,
+        "seconds between two sweeps for the members of dead gateways",
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.history < 1:
             raise ValueError("history must be at least 1")
+        for name in ("max_text", "burst", "max_rooms"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1")
+        for name in ("rate", "sweep_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name.replace('_', ' ')} must be positive")
+
+
+@dataclass(kw_only=True)
+class TokenBucket:
+    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second.
+
+    Attributes:
+        rate: tokens added per second.
+        burst: the most tokens the bucket holds; it starts full.
+    """
+
+    rate: float
+    burst: int
+    tokens: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = float(self.burst)
+
+    def take(self, now: float | None = None) -> bool:
+        """Take a token and return True, or return False if there is none."""
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def topic(room: str) -> str:
@@ -102,81 +200,283 @@ def history_key(room: str) -> str:
 
 
 class ChatHandlers(Handlers):
-    """Welcomes clients to ``lobby``, relays what they say and tells them what they missed.
+    """Rooms: joins, leaves, messages, private messages, history, and the limits.
 
     Args:
         history: how many events each room keeps.
+        max_text: the longest text a client may say.
+        rate: the messages per second a connection may send, on average.
+        burst: how many it may send at once.
+        max_rooms: how many rooms a connection may be in.
+        sweep_interval: seconds between two sweeps for the members of dead gateways.
 
     Attributes:
-        nicks: each connection's nickname, by connection id.
+        buckets: each connection's rate limit, by connection id. It is the one piece of
+            state kept in this process: a restarted service starts with full buckets.
     """
 
-    def __init__(self, history: int = DEFAULT_HISTORY) -> None:
-        self.nicks: dict[str, str] = {}
+    def __init__(
+        self,
+        history: int = DEFAULT_HISTORY,
+        *,
+        max_text: int = DEFAULT_MAX_TEXT,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        max_rooms: int = DEFAULT_MAX_ROOMS,
+        sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+    ) -> None:
         self.history = history
+        self.max_text = max_text
+        self.rate = rate
+        self.burst = burst
+        self.max_rooms = max_rooms
+        self.sweep_interval = sweep_interval
+        self.buckets: dict[str, TokenBucket] = {}
         self._append: AsyncScript | None = None
+        self._presence: Presence | None = None
+        # Handlers run one at a time; the sweeper waits for the one running, if any, so
+        # that a connection is never forgotten half-way through joining a room.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: ChatSettings) -> ChatHandlers:
+        """Return handlers with the limits of ``settings``."""
+        return cls(
+            settings.history,
+            max_text=settings.max_text,
+            rate=settings.rate,
+            burst=settings.burst,
+            max_rooms=settings.max_rooms,
+            sweep_interval=settings.sweep_interval,
+        )
+
+    def presence(self, client: Redis) -> Presence:
+        """Return the rooms and members kept in Redis, through ``client``."""
+        if self._presence is None or self._presence.redis is not client:
+            self._presence = Presence(client)
+        return self._presence
 
     async def on_open(self, ctx: Context) -> None:
-        """Welcome the client, subscribe it to the room, announce it, send the history.
+        """See :meth:`_open`."""
+        async with self._lock:
+            await self._open(ctx)
+
+    async def on_message(self, ctx: Context, text: str) -> None:
+        """See :meth:`_message`."""
+        async with self._lock:
+            await self._message(ctx, text)
+
+    async def on_close(self, ctx: Context) -> None:
+        """Leave every room the client was in, announcing each ``leave``, and forget it."""
+        async with self._lock:
+            self.buckets.pop(ctx.conn.id, None)
+            await self._leave_all(ctx.redis, ctx.conn)
+
+    async def _open(self, ctx: Context) -> None:
+        """Welcome the client and join it to the room of its query (``lobby`` by default).
+
+        A ``room`` that is not a valid name gets a ``bad_request`` error and the client
+        joins ``lobby``; a nickname taken in the room gets ``nick_taken`` and the client is
+        in no room.
+        """
+        nick = nicknames.choose(ctx.conn.param("nick"))
+        await self.presence(ctx.redis).register(ctx.conn, nick)
+        room = ctx.conn.param("room")
+        if room is None or not is_valid_room(room):
+            await ctx.reply(welcome(nick, DEFAULT_ROOM))
+            if room is not None:
+                await ctx.reply(error(BAD_REQUEST, ROOM_NAME))
+            room = DEFAULT_ROOM
+        else:
+            await ctx.reply(welcome(nick, room))
+        since = None
+        requested = ctx.conn.param("since")
+        since_error = None
+        if requested is not None:
+            try:
+                since = parse_since(requested)
+            except ClientError as exc:  # Still joins: the client gets the last events.
+                since_error = exc
+        try:
+            await self._join(ctx, nick, room, since, since_error)
+        except ClientError as exc:  # nick_taken: welcome, but in no room.
+            await ctx.reply(error(exc.code, exc.message))
+
+    async def _message(self, ctx: Context, text: str) -> None:
+        """Check the limits, then carry out the client's request."""
+        bucket = self.buckets.get(ctx.conn.id)
+        if bucket is None:
+            bucket = self.buckets[ctx.conn.id] = TokenBucket(rate=self.rate, burst=self.burst)
+        if not bucket.take():
+            raise ClientError(
+                f"more than {self.rate:g} messages per second; this one was dropped",
+                code="rate_limited",
+            )
+        request = parse(text)
+        presence = self.presence(ctx.redis)
+        nick = await presence.nick(ctx.conn.id)
+        if nick is None:
+            nick = await self._recover(ctx)
+        match request:
+            case Join(room=room):
+                await self._join(ctx, nick, room, None)
+            case Leave(room=room):
+                if not await presence.leave(ctx.conn, nick, room):
+                    raise ClientError(f"you are not in {room!r}", code="not_member")
+                await self._publish(ctx.redis, "leave", room, nick)
+                await ctx.unsubscribe(topic(room))
+            case RoomsRequest():
+                await ctx.reply(rooms(await presence.rooms()))
+            case HistoryRequest(room=room, since=since):
+                room = await self._member_room(ctx, room)
+                await self._send_history(ctx, room, since)
+            case Say(room=room, text=said):
+                self._check_length(said)
+                room = await self._member_room(ctx, room)
+                await self._publish(ctx.redis, "message", room, nick, text=said)
+            case Private(room=room, to=to, text=said):
+                self._check_length(said)
+                room = await self._member_room(ctx, room)
+                member = await presence.member(room, to)
+                if member is None:
+                    raise ClientError(
+                        f"nobody is called {to!r:.40} in {room!r}", code="no_such_member"
+                    )
+                message = private(room=room, sender=nick, to=to, text=said, ts=time.time())
+                await ctx.outbox.send(Connection(id=member.conn, gateway=member.gateway), message)
+                if member.conn != ctx.conn.id:
+                    await ctx.reply(message)
+
+    async def _recover(self, ctx: Context) -> str:
+        """Register a connection Redis does not know, and join it to its query's room.
+
+        Its open was lost, or Redis lost its state (it keeps none on disk in the compose
+        file): the connection gets its query's nickname (or a new guest name) and, unless
+        the nickname is taken there, its query's room, as on connecting but for ``welcome``.
+        Return its nickname.
+        """
+        nick = nicknames.choose(ctx.conn.param("nick"))
+        await self.presence(ctx.redis).register(ctx.conn, nick)
+        room = ctx.conn.param("room")
+        with contextlib.suppress(ClientError):  # nick_taken: it is in no room.
+            await self._join(
+                ctx, nick, DEFAULT_ROOM if room is None or not is_valid_room(room) else room, None
+            )
+        return nick
+
+    async def background(self, outbox: Outbox) -> None:
+        """Sweep every ``sweep_interval`` seconds; a failed sweep is logged and retried."""
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep(outbox.redis)
+            except Exception as exc:  # Redis is down, say: the next sweep will do.
+                outbox.logger.warning("! sweep failed: %s", exc)
+
+    async def sweep(self, client: Redis) -> int:
+        """Remove the connections of gateways whose alive key has expired.
+
+        Each leaves its rooms, with a ``leave`` announced, as if it had closed.
+
+        Returns:
+            How many connections were removed.
+        """
+        presence = self.presence(client)
+        removed = 0
+        for gateway in await presence.gateways():
+            if await presence.is_alive(gateway):
+                continue
+            async with self._lock:
+                conns = await presence.connections(gateway)
+                for conn in conns:
+                    self.buckets.pop(conn.id, None)
+                    await self._leave_all(client, conn)
+            logger.info("= gateway %s is gone: removed its %d connections", gateway, len(conns))
+            removed += len(conns)
+        return removed
+
+    async def _join(
+        self,
+        ctx: Context,
+        nick: str,
+        room: str,
+        since: int | None,
+        since_error: ClientError | None = None,
+    ) -> None:
+        """Join ``room``: subscribe, announce it, send the history and the members.
 
         The history is read after the join is published, so it holds everything up to the
         client's own join, even what the gateway, still subscribing, does not deliver live.
         An event published after that read but before the gateway's SUBSCRIBE takes effect
         can still be missed; the client sees the gap in ``seq`` at the next event and asks
         for the history (docs/MESSAGES.md). Events in both are deduplicated by ``seq``.
+
+        Raises:
+            ClientError: ``nick_taken``, ``too_many_rooms``, or already in the room.
         """
-        nick = self.nicks[ctx.conn.id] = nicknames.choose(ctx.conn.param("nick"))
-        await ctx.reply(welcome(nick, DEFAULT_ROOM))
-        await ctx.subscribe(topic(DEFAULT_ROOM))
-        await self._publish(ctx, "join", DEFAULT_ROOM, nick)
-        since = None
-        requested = ctx.conn.param("since")
-        if requested is not None:
-            try:
-                since = parse_since(requested)
-            except ClientError as exc:  # Still welcome: the client gets the last events.
-                await ctx.reply(servicekit.error(exc.code, exc.message))
-        await self._send_history(ctx, DEFAULT_ROOM, since)
+        presence = self.presence(ctx.redis)
+        match await presence.join(ctx.conn, nick, room, self.max_rooms):
+            case "already":
+                raise ClientError(f"you are already in {room!r}")
+            case "nick_taken":
+                raise ClientError(f"someone else is called {nick!r} in {room!r}", code="nick_taken")
+            case "too_many_rooms":
+                raise ClientError(
+                    f"you are in {self.max_rooms} rooms already; leave one first",
+                    code="too_many_rooms",
+                )
+        await ctx.subscribe(topic(room))
+        await self._publish(ctx.redis, "join", room, nick)
+        if since_error is not None:
+            await ctx.reply(error(since_error.code, since_error.message))
+        await self._send_history(ctx, room, since)
+        await ctx.reply(members(room, await presence.members(room)))
 
-    async def on_message(self, ctx: Context, text: str) -> None:
-        """Say the message in its room, or answer a history request."""
-        request = parse(text)
-        if request.room != DEFAULT_ROOM:
-            raise ClientError(f"no room {request.room!r:.40}; everyone is in {DEFAULT_ROOM!r}")
-        if isinstance(request, HistoryRequest):
-            await self._send_history(ctx, request.room, request.since)
-            return
-        nick = self.nicks.get(ctx.conn.id)
-        if nick is None:  # Opened before this process started: pick a nickname again.
-            nick = self.nicks[ctx.conn.id] = nicknames.choose(ctx.conn.param("nick"))
-        await self._publish(ctx, "message", request.room, nick, text=request.text)
+    async def _member_room(self, ctx: Context, room: str | None) -> str:
+        """Return ``room``, or the connection's first room if None, if it is a member."""
+        presence = self.presence(ctx.redis)
+        if room is None:
+            joined = await presence.rooms_of(ctx.conn.id)
+            if not joined:
+                raise ClientError("you are in no room; join one first", code="not_member")
+            return joined[0]
+        if not await presence.is_member(ctx.conn.id, room):
+            raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
+        return room
 
-    async def on_close(self, ctx: Context) -> None:
-        """Announce that the client left, if it has a known nickname, and forget it."""
-        nick = self.nicks.pop(ctx.conn.id, None)
-        if nick is None:  # Opened before this process started: a chosen nick is known.
-            requested = ctx.conn.param("nick")
-            if requested is None or not nicknames.is_valid(requested):
-                return
-            nick = requested
-        await self._publish(ctx, "leave", DEFAULT_ROOM, nick)
+    def _check_length(self, text: str) -> None:
+        if len(text) > self.max_text:
+            raise ClientError(
+                f"texts are at most {self.max_text} characters; this one was not said",
+                code="too_long",
+            )
+
+    async def _leave_all(self, client: Redis, conn: Connection) -> None:
+        """Leave every room ``conn`` is in, announcing each ``leave``, and forget it."""
+        presence = self.presence(client)
+        nick = await presence.nick(conn.id)
+        if nick is not None:
+            for room in await presence.rooms_of(conn.id):
+                if await presence.leave(conn, nick, room):
+                    await self._publish(client, "leave", room, nick)
+        await presence.forget(conn)
 
     async def _publish(
-        self, ctx: Context, kind: RoomEvent, room: str, nick: str, text: str | None = None
+        self, client: Redis, kind: RoomEvent, room: str, nick: str, text: str | None = None
     ) -> int:
         """Number, keep and publish a room event (:data:`APPEND`); return its seq."""
         # The JSON is made here, all but the seq, which the script fills in: cjson would
         # round ts to 14 significant digits and lose the order of the keys.
         before, after = event_template(kind, room=room, nick=nick, ts=time.time(), text=text)
         if self._append is None:
-            self._append = ctx.redis.register_script(APPEND)
+            self._append = client.register_script(APPEND)
         channel = bus.topic_channel(topic(room))
         seq: int = await self._append(
             keys=[seq_key(room), history_key(room)],
             args=[before, after, self.history, channel],
-            client=ctx.redis,
+            client=client,
         )
-        ctx.outbox.logger.debug("> topic %s %s %d", topic(room), kind, seq)
+        logger.debug("> topic %s %s %d", topic(room), kind, seq)
         return seq
 
     async def _send_history(self, ctx: Context, room: str, since: int | None) -> None:
@@ -198,9 +498,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the chat service: ``python -m chat_service [--help]``; return the exit status."""
     return servicekit.main(
         NAME,
-        lambda settings: ChatHandlers(history=settings.history),
+        ChatHandlers.from_settings,
         settings_cls=ChatSettings,
         prog="python -m chat_service",
-        description="The wslab chat service: one room, lobby, on the Redis bus.",
+        description="The wslab chat service: rooms, presence and limits, on the Redis bus.",
         argv=argv,
     )

@@ -1,7 +1,8 @@
 """The gateway's side of the bus: client connections in, commands and topics out.
 
 The hub knows connections, services and topics by name only; what a message means is the
-services' business (docs/BUS.md).
+services' business (docs/BUS.md). While it runs it keeps ``wslab:gw:<id>:alive`` set, with a
+short expiry, so that services can forget the connections of a gateway that died.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from bus import (
     Subscribe,
     Subscriber,
     Unsubscribe,
+    cancel_and_wait,
     decode_command,
     encode_command,
+    gateway_alive_key,
     gateway_channel,
     service_channel,
     topic_channel,
@@ -39,9 +42,12 @@ from wsdraft import PreparedMessage
 
 from . import metrics
 
-__all__ = ["Hub", "Link", "Outbox"]
+__all__ = ["ALIVE_TTL", "Hub", "Link", "Outbox"]
 
 logger = logging.getLogger("wslab.gateway")
+
+ALIVE_TTL = 10.0
+"""Seconds the alive key lives unless refreshed; it is refreshed every third of that."""
 
 
 class Outbox(Protocol):
@@ -73,6 +79,7 @@ class Hub:
         gateway_id: this gateway's id on the bus.
         fragment_size: the fragment size used to frame outgoing messages once.
         ready_timeout: how long :meth:`ready` waits for its canary.
+        alive_ttl: the expiry of :func:`bus.gateway_alive_key`, in seconds; it is set every third.
     """
 
     def __init__(
@@ -82,12 +89,14 @@ class Hub:
         *,
         fragment_size: int,
         ready_timeout: float,
+        alive_ttl: float = ALIVE_TTL,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
         self.channel = gateway_channel(gateway_id)
         self.fragment_size = fragment_size
         self.ready_timeout = ready_timeout
+        self.alive_ttl = alive_ttl
         self.subscriber = Subscriber(client, self._on_bus_message)
         self.links: dict[str, Link] = {}
         # Local connections subscribed to each topic channel.
@@ -95,17 +104,38 @@ class Hub:
         self._ids = itertools.count(1)
         self._canaries: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._alive: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Subscribe to this gateway's command channel and start reading the bus."""
+        """Subscribe to this gateway's command channel, start reading the bus and saying
+        that this gateway is alive."""
         await self.subscriber.subscribe(self.channel)
         self._task = asyncio.create_task(self.subscriber.run())
+        self._alive = asyncio.create_task(self._keep_alive(), name="gateway alive")
 
     async def stop(self) -> None:
-        """Stop reading the bus."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop reading the bus and refreshing the alive key."""
+        await cancel_and_wait({task for task in (self._alive, self._task) if task is not None})
+
+    async def _keep_alive(self) -> None:
+        """Set :func:`bus.gateway_alive_key` with an expiry of ``alive_ttl``, every third of it.
+
+        If the gateway dies, the key expires and the services forget its connections
+        (docs/BUS.md, "Presence"). A failure to set it is logged, once until it works again.
+        """
+        key = gateway_alive_key(self.gateway_id)
+        ttl_ms = max(1, round(self.alive_ttl * 1000))
+        failing = False
+        while True:
+            try:
+                await self.client.set(key, 1, px=ttl_ms)
+            except RedisError as exc:
+                if not failing:
+                    logger.warning("! cannot set %s: %s", key, exc)
+                failing = True
+            else:
+                failing = False
+            await asyncio.sleep(self.alive_ttl / 3)
 
     # Client connections.
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from bus import gateway_alive_key as alive_key
 from chat_service import ChatHandlers
 from servicekit import Service, ServiceSettings
 from tests.servicekit.fake_gateway import FakeGateway, running
@@ -26,7 +27,8 @@ async def chat(redis_url: str, tmp_path: Path, handlers: ChatHandlers) -> AsyncI
 
 @pytest.fixture
 async def gateway(redis_url: str) -> AsyncIterator[FakeGateway]:
-    """A gateway listening to the lobby."""
+    """A gateway listening to the lobby, with its alive key set."""
     async with FakeGateway(redis_url, "chat") as gateway:
+        await gateway.redis.set(alive_key(gateway.id), 1)  # Never swept.
         await gateway.listen("chat.lobby")
         yield gateway

@@ -214,11 +214,13 @@ async def test_an_invalid_since_in_a_history_request_gets_an_error(
     }
 
 
-async def test_a_history_request_for_another_room_gets_an_error(gateway: FakeGateway) -> None:
+async def test_a_history_request_for_a_room_one_is_not_in_gets_not_member(
+    gateway: FakeGateway,
+) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
     await gateway.message("gw-test.1", '{"type": "history", "room": "attic", "since": 0}')
     assert await gateway.reply("gw-test.1") == {
         "type": "error",
-        "code": "bad_request",
-        "message": "no room 'attic'; everyone is in 'lobby'",
+        "code": "not_member",
+        "message": "you are not in 'attic'; join it first",
     }

@@ -32,6 +32,11 @@ def test_help_documents_every_setting() -> None:
         "WSLAB_HEARTBEAT_INTERVAL",
         "WSLAB_LOG_LEVEL",
         "WSLAB_HISTORY",
+        "WSLAB_MAX_TEXT",
+        "WSLAB_RATE",
+        "WSLAB_BURST",
+        "WSLAB_MAX_ROOMS",
+        "WSLAB_SWEEP_INTERVAL",
     ):
         assert f"(env {variable}, default " in out
 

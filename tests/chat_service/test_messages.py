@@ -6,14 +6,21 @@ import pytest
 
 from chat_service.messages import (
     HistoryRequest,
+    Join,
+    Leave,
+    Private,
     RoomEvent,
+    RoomsRequest,
     Say,
     event_template,
     history,
+    members,
     parse,
     parse_since,
+    private,
     resync,
     room_event,
+    rooms,
     welcome,
 )
 from servicekit import ClientError, encode
@@ -29,12 +36,20 @@ from servicekit import ClientError, encode
         '"quoted"',
         "[1, 2]",
         "null",
-        "{not json",
+        " {not json",
         "[" * 100_000,
     ],
 )
-def test_a_payload_that_is_not_a_json_object_is_said_in_the_lobby(payload: str) -> None:
-    assert parse(payload) == Say(text=payload, room="lobby")
+def test_a_payload_that_is_not_a_json_object_is_said_in_the_first_room(payload: str) -> None:
+    assert parse(payload) == Say(text=payload, room=None)
+
+
+@pytest.mark.parametrize("payload", ["{not json", "{", '{"type": "say"', "{" * 100_000])
+def test_a_payload_starting_with_a_brace_that_is_not_json_is_bad_json(payload: str) -> None:
+    with pytest.raises(ClientError) as exc_info:
+        parse(payload)
+    assert exc_info.value.code == "bad_json"
+    assert exc_info.value.message == "this is not valid JSON"
 
 
 def test_a_say_names_its_text_and_room() -> None:
@@ -42,8 +57,29 @@ def test_a_say_names_its_text_and_room() -> None:
     assert parse('{"type": "say", "text": "hi", "room": "attic"}') == Say(text="hi", room="attic")
 
 
-def test_a_say_without_room_is_in_the_lobby() -> None:
-    assert parse('{"type": "say", "text": "hi"}') == Say(text="hi", room="lobby")
+def test_a_say_without_room_is_in_the_first_room() -> None:
+    assert parse('{"type": "say", "text": "hi"}') == Say(text="hi", room=None)
+
+
+def test_join_leave_rooms_and_private_are_parsed() -> None:
+    assert parse('{"type": "join", "room": "dev"}') == Join(room="dev")
+    assert parse('{"type": "leave", "room": "dev-2_x"}') == Leave(room="dev-2_x")
+    assert parse('{"type": "rooms"}') == RoomsRequest()
+    assert parse('{"type": "private", "to": "bob", "text": "psst"}') == Private(
+        to="bob", text="psst", room=None
+    )
+    assert parse('{"type": "private", "room": "dev", "to": "bob", "text": "x"}') == Private(
+        to="bob", text="x", room="dev"
+    )
+
+
+@pytest.mark.parametrize("room", ["", "a b", "caf\u00e9", "x" * 33, "a:b", "a.b"])
+def test_an_invalid_room_name_is_a_bad_request(room: str) -> None:
+    for kind in ("join", "leave", "say"):
+        with pytest.raises(ClientError) as exc_info:
+            parse(f'{{"type": "{kind}", "room": "{room}", "text": "hi"}}')
+        assert exc_info.value.code == "bad_request"
+        assert exc_info.value.message == "room names are 1 to 32 letters, digits, _ or -"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +94,11 @@ def test_a_say_without_room_is_in_the_lobby() -> None:
         ('{"type": "say", "text": 5}', "say needs a text string"),
         ('{"type": "say", "text": "hi", "room": null}', "room must be a string"),
         ('{"type": "history", "room": 1}', "room must be a string"),
+        ('{"type": "join"}', "join needs a room"),
+        ('{"type": "leave"}', "leave needs a room"),
+        ('{"type": "join", "room": 5}', "room must be a string"),
+        ('{"type": "private", "text": "hi"}', "private needs a to string"),
+        ('{"type": "private", "to": "bob"}', "private needs a text string"),
         ('{"type": "history", "since": -1}', "since must be a non-negative integer"),
         ('{"type": "history", "since": "41"}', "since must be a non-negative integer"),
         ('{"type": "history", "since": 4.5}', "since must be a non-negative integer"),
@@ -107,11 +148,11 @@ def test_a_history_request_names_its_since_and_room() -> None:
     assert parse('{"type": "history", "room": "lobby", "since": 41}') == HistoryRequest(
         since=41, room="lobby"
     )
-    assert parse('{"type": "history", "since": 0}') == HistoryRequest(since=0, room="lobby")
+    assert parse('{"type": "history", "since": 0}') == HistoryRequest(since=0, room=None)
 
 
 def test_a_history_request_without_since_asks_for_the_last_events() -> None:
-    assert parse('{"type": "history"}') == HistoryRequest(since=None, room="lobby")
+    assert parse('{"type": "history"}') == HistoryRequest(since=None, room=None)
 
 
 def test_since_in_the_query_is_decimal_digits() -> None:
@@ -170,3 +211,30 @@ def test_history_holds_the_events_as_they_are() -> None:
 
 def test_an_empty_history_is_an_empty_list() -> None:
     assert json.loads(history("lobby", [])) == {"type": "history", "room": "lobby", "events": []}
+
+
+def test_members_are_sorted() -> None:
+    assert list(members("lobby", ["bob", "alice"]).items()) == [
+        ("type", "members"),
+        ("room", "lobby"),
+        ("members", ["alice", "bob"]),
+    ]
+
+
+def test_rooms_lists_the_rooms_with_members_sorted() -> None:
+    assert rooms([("dev", 1), ("lobby", 2), ("empty", 0)]) == {
+        "type": "rooms",
+        "rooms": [{"room": "dev", "members": 1}, {"room": "lobby", "members": 2}],
+    }
+
+
+def test_private_is_as_documented() -> None:
+    message = private(room="lobby", sender="alice", to="bob", text="psst", ts=1.5)
+    assert list(message.items()) == [
+        ("type", "private"),
+        ("room", "lobby"),
+        ("from", "alice"),
+        ("to", "bob"),
+        ("text", "psst"),
+        ("ts", 1.5),
+    ]

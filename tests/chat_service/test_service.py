@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -9,9 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 import bus
-from chat_service import ChatHandlers
 from servicekit import Service
-from tests.servicekit.fake_gateway import FakeGateway
+from tests.servicekit.fake_gateway import DEADLINE, FakeGateway
 
 pytestmark = pytest.mark.usefixtures("chat")
 
@@ -37,6 +37,9 @@ async def join(
     history = await gateway.reply(conn)
     assert list(history) == ["type", "room", "events"]
     assert (history["type"], history["room"]) == ("history", "lobby")
+    members = await gateway.reply(conn)
+    assert (members["type"], members["room"]) == ("members", "lobby")
+    assert nick in members["members"]
     events: list[dict[str, Any]] = history["events"]
     return events
 
@@ -55,6 +58,11 @@ async def test_opening_sends_welcome_subscribes_announces_the_join_then_sends_th
         "events": [joined],
     }
     assert without_ts(joined) == event("join", "alice", 1)
+    assert await gateway.reply("gw-test.1") == {
+        "type": "members",
+        "room": "lobby",
+        "members": ["alice"],
+    }
 
 
 async def test_saying_publishes_a_message_with_the_nick_and_the_next_seq(
@@ -73,7 +81,7 @@ async def test_saying_publishes_a_message_with_the_nick_and_the_next_seq(
 
 async def test_a_bare_line_is_said_as_it_is(gateway: FakeGateway) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
-    for seq, line in enumerate(["hello everyone", "[1, 2]", "{oops"], start=2):
+    for seq, line in enumerate(["hello everyone", "[1, 2]", " {oops"], start=2):
         await gateway.message("gw-test.1", line)
         assert without_ts(await gateway.published("chat.lobby")) == event(
             "message", "alice", seq, text=line
@@ -113,6 +121,7 @@ async def test_without_a_valid_nick_the_client_is_a_guest(gateway: FakeGateway, 
     assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
     assert without_ts(await gateway.published("chat.lobby")) == event("join", welcome["nick"], 1)
     assert (await gateway.reply("gw-test.1"))["type"] == "history"
+    assert (await gateway.reply("gw-test.1"))["type"] == "members"
     await gateway.message("gw-test.1", "hi")
     assert without_ts(await gateway.published("chat.lobby")) == event(
         "message", welcome["nick"], 2, text="hi"
@@ -120,24 +129,26 @@ async def test_without_a_valid_nick_the_client_is_a_guest(gateway: FakeGateway, 
 
 
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("payload", "code", "message"),
     [
-        ('{"type": "shout", "text": "hi"}', "unknown type 'shout'"),
-        ('{"type": "say"}', "say needs a text string"),
+        ('{"type": "shout", "text": "hi"}', "bad_request", "unknown type 'shout'"),
+        ('{"type": "say"}', "bad_request", "say needs a text string"),
         (
             '{"type": "say", "text": "hi", "room": "attic"}',
-            "no room 'attic'; everyone is in 'lobby'",
+            "not_member",
+            "you are not in 'attic'; join it first",
         ),
+        ("{oops", "bad_json", "this is not valid JSON"),
     ],
 )
 async def test_an_invalid_message_gets_an_error_to_that_client_only(
-    gateway: FakeGateway, payload: str, message: str
+    gateway: FakeGateway, payload: str, code: str, message: str
 ) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
     await gateway.message("gw-test.1", payload)
     assert await gateway.reply("gw-test.1") == {
         "type": "error",
-        "code": "bad_request",
+        "code": code,
         "message": message,
     }
     await gateway.message("gw-test.1", "still here")  # Nothing was published meanwhile.
@@ -146,30 +157,34 @@ async def test_an_invalid_message_gets_an_error_to_that_client_only(
     )
 
 
-async def test_a_closed_connection_is_forgotten(
-    gateway: FakeGateway, handlers: ChatHandlers
-) -> None:
+async def test_a_closed_connection_is_forgotten(gateway: FakeGateway) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
-    assert handlers.nicks == {"gw-test.1": "alice"}
+    assert await gateway.redis.hkeys("wslab:chat:lobby:members") == [b"alice"]
     await gateway.close("gw-test.1")
     assert without_ts(await gateway.published("chat.lobby")) == event("leave", "alice", 2)
-    assert handlers.nicks == {}
+    # Only the room's history and seq remain: no member, connection or gateway.
+    kept = [b"wslab:chat:lobby:history", b"wslab:chat:lobby:seq"]
+    async with asyncio.timeout(DEADLINE):  # The service forgets after announcing.
+        while sorted(await gateway.redis.keys("wslab:chat:*")) != kept:
+            await asyncio.sleep(0.01)
 
 
-async def test_a_connection_opened_before_a_restart_keeps_its_chosen_nick(
+async def test_a_connection_redis_no_longer_knows_rejoins_its_room_when_it_speaks(
     gateway: FakeGateway,
 ) -> None:
-    # This service never saw gw-test.1 open: another process did, before a restart.
+    # This connection opened before Redis lost its state (or its open was lost).
     await gateway.message("gw-test.1", "still here?", query="nick=alice")
+    assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
+    assert without_ts(await gateway.published("chat.lobby")) == event("join", "alice", 1)
+    assert (await gateway.reply("gw-test.1"))["type"] == "history"
+    assert (await gateway.reply("gw-test.1"))["members"] == ["alice"]
     assert without_ts(await gateway.published("chat.lobby")) == event(
-        "message", "alice", 1, text="still here?"
+        "message", "alice", 2, text="still here?"
     )
-    await gateway.close("gw-test.2", query="nick=bob")
-    assert without_ts(await gateway.published("chat.lobby")) == event("leave", "bob", 2)
 
 
-async def test_an_unknown_guest_leaves_without_announcement(gateway: FakeGateway) -> None:
-    await gateway.close("gw-test.1", query="")
+async def test_an_unknown_connection_leaves_without_announcement(gateway: FakeGateway) -> None:
+    await gateway.close("gw-test.1", query="nick=bob")
     await join(gateway, "gw-test.2", "bob", seq=1)
 
 

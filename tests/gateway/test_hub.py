@@ -28,7 +28,8 @@ from bus import (
     service_channel,
     topic_channel,
 )
-from gateway.hub import Hub
+from bus import gateway_alive_key as alive_key
+from gateway.hub import ALIVE_TTL, Hub
 from tests.gateway.draft_client import TIMEOUT
 from tests.gateway.metrics import sample
 from tests.gateway.service import FakeService, wait_subscribers
@@ -86,10 +87,20 @@ def decode_json(message: PreparedMessage) -> object:
 
 @asynccontextmanager
 async def running_hub(
-    client: redis.Redis, gateway_id: str = GATEWAY, *, ready_timeout: float = TIMEOUT
+    client: redis.Redis,
+    gateway_id: str = GATEWAY,
+    *,
+    ready_timeout: float = TIMEOUT,
+    alive_ttl: float = ALIVE_TTL,
 ) -> AsyncIterator[Hub]:
     """A started hub, reading its command channel."""
-    hub = Hub(client, gateway_id, fragment_size=FRAGMENT_SIZE, ready_timeout=ready_timeout)
+    hub = Hub(
+        client,
+        gateway_id,
+        fragment_size=FRAGMENT_SIZE,
+        ready_timeout=ready_timeout,
+        alive_ttl=alive_ttl,
+    )
     await hub.start()
     try:
         async with asyncio.timeout(TIMEOUT):
@@ -472,3 +483,37 @@ async def test_ready_is_false_when_the_canary_does_not_come_back(client: redis.R
         await wait_subscribers(client, hub.channel, 0)
         assert await hub.ready() is False
         assert hub._canaries == {}
+
+
+# Alive key.
+
+
+async def test_a_running_hub_keeps_its_alive_key_set_with_an_expiry(
+    client: redis.Redis, hub: Hub
+) -> None:
+    key = "wslab:gw:gw-test:alive"
+    assert alive_key(GATEWAY) == key
+    async with asyncio.timeout(TIMEOUT):
+        while await client.get(key) is None:
+            await asyncio.sleep(0.01)
+    assert await client.get(key) == b"1"
+    assert 0 < await client.pttl(key) <= ALIVE_TTL * 1000
+
+
+async def test_the_alive_key_is_set_again_after_it_expires(client: redis.Redis) -> None:
+    key = alive_key(GATEWAY)
+    async with running_hub(client, alive_ttl=0.3):
+        async with asyncio.timeout(TIMEOUT):
+            while await client.get(key) is None:
+                await asyncio.sleep(0.01)
+            await client.delete(key)  # As if it had expired.
+            while await client.get(key) is None:
+                await asyncio.sleep(0.01)
+
+
+async def test_stopping_the_hub_stops_refreshing_the_alive_key(client: redis.Redis) -> None:
+    async with running_hub(client, alive_ttl=0.3) as hub:
+        task = hub._alive
+        assert task is not None
+        assert not task.done()
+    assert task.done()
