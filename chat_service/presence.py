@@ -29,39 +29,19 @@ from redis.commands.core import AsyncScript
 import bus
 from servicekit import Connection
 
+from .keys import (
+    GATEWAYS_KEY,
+    ROOMS_KEY,
+    conn_nick_key,
+    conn_rooms_key,
+    gateway_conns_key,
+    members_key,
+)
+
 __all__ = [
-    "GATEWAYS_KEY",
-    "ROOMS_KEY",
     "JoinResult",
     "Presence",
-    "conn_nick_key",
-    "conn_rooms_key",
-    "gateway_conns_key",
-    "members_key",
 ]
-
-ROOMS_KEY = "wslab:chat:rooms"
-GATEWAYS_KEY = "wslab:chat:gateways"
-
-
-def members_key(room: str) -> str:
-    """Return the hash of a room's members: ``wslab:chat:lobby:members``."""
-    return f"wslab:chat:{room}:members"
-
-
-def conn_nick_key(conn: str) -> str:
-    """Return the key of a connection's nickname: ``wslab:chat:conn:<conn>:nick``."""
-    return f"wslab:chat:conn:{conn}:nick"
-
-
-def conn_rooms_key(conn: str) -> str:
-    """Return the sorted set of a connection's rooms: ``wslab:chat:conn:<conn>:rooms``."""
-    return f"wslab:chat:conn:{conn}:rooms"
-
-
-def gateway_conns_key(gateway: str) -> str:
-    """Return the set of a gateway's connections: ``wslab:chat:gateway:<id>:conns``."""
-    return f"wslab:chat:gateway:{gateway}:conns"
 
 
 JoinResult = Literal["ok", "already", "nick_taken", "too_many_rooms"]

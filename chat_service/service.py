@@ -44,6 +44,7 @@ from servicekit import (
 )
 
 from . import nicknames
+from .keys import history_key, seq_key, topic
 from .messages import (
     DEFAULT_ROOM,
     ROOM_NAME,
@@ -73,10 +74,7 @@ __all__ = [
     "ChatHandlers",
     "ChatSettings",
     "TokenBucket",
-    "history_key",
     "main",
-    "seq_key",
-    "topic",
 ]
 
 NAME = "chat"
@@ -182,21 +180,6 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
-
-
-def topic(room: str) -> str:
-    """Return the topic of a room's events: ``chat.lobby``."""
-    return f"chat.{room}"
-
-
-def seq_key(room: str) -> str:
-    """Return the Redis key counting a room's events: ``wslab:chat:lobby:seq``."""
-    return f"wslab:chat:{room}:seq"
-
-
-def history_key(room: str) -> str:
-    """Return the Redis list of a room's last events: ``wslab:chat:lobby:history``."""
-    return f"wslab:chat:{room}:history"
 
 
 class ChatHandlers(Handlers):
