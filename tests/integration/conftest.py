@@ -1,0 +1,135 @@
+"""The whole stack, built into images and started once per run with docker compose through
+testcontainers, and helpers to talk to it.
+
+Real draft clients connect from the test process to the gateway's published port. The
+images are built offline from the local base image (scripts/prepare-offline), unless
+BASE_IMAGE, REDIS_IMAGE and PIP_ARGS say otherwise.
+
+The stack is session-scoped: every module of this directory shares it, so a test that stops
+a container starts it again and waits until the stack answers before it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import docker as docker_sdk
+import pytest
+from testcontainers.compose import DockerCompose
+
+from client import Connection, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ["redis", "gateway", "chat", "stocks"]
+# What scripts/offline-env sets; an environment that has them already wins.
+OFFLINE = {
+    "BASE_IMAGE": "wslab/base:bookworm",
+    "REDIS_IMAGE": "wslab/base:bookworm",
+    "PIP_ARGS": "--no-index --find-links=/wheels",
+}
+
+#: Where a gateway is: host and port.
+Address = tuple[str, int]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def compose_env(docker: docker_sdk.DockerClient) -> Iterator[dict[str, str]]:
+    """The environment compose runs in: offline images, a project name, a free port."""
+    env = {
+        **{name: os.environ.get(name, value) for name, value in OFFLINE.items()},
+        "COMPOSE_PROJECT_NAME": "wslab-test",
+        "WSLAB_PORT": str(free_port()),
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    yield {**os.environ}
+    for name, value in saved.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def stack(compose_env: dict[str, str]) -> Iterator[DockerCompose]:
+    """redis, gateway, chat and stocks, built and healthy (`up --build --wait`)."""
+    compose = DockerCompose(ROOT, build=True, wait=True, services=SERVICES, quiet_build=True)
+    with compose:
+        yield compose
+
+
+@pytest.fixture(scope="session")
+def gateway(stack: DockerCompose, compose_env: dict[str, str]) -> Address:
+    return "127.0.0.1", int(compose_env["WSLAB_PORT"])
+
+
+def get_status(gateway: Address, path: str) -> int:
+    """The HTTP status of GET ``path`` on the gateway."""
+    host, port = gateway
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+async def until_status(gateway: Address, path: str, status: int, timeout: float = 60) -> None:
+    """Poll GET ``path`` until it answers ``status`` (a refused connection is not one)."""
+
+    def current() -> int | None:
+        try:
+            return get_status(gateway, path)
+        except OSError:  # not listening yet, or reset while starting
+            return None
+
+    async with asyncio.timeout(timeout):
+        while await asyncio.to_thread(current) != status:
+            await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def open_chat(
+    gateway: Address, nick: str, room: str = "lobby", since: int | None = None
+) -> AsyncIterator[Connection]:
+    """A chat connection as ``nick`` in ``room``, its ``welcome`` checked and consumed."""
+    host, port = gateway
+    query = f"nick={nick}" + ("" if room == "lobby" else f"&room={room}")
+    if since is not None:
+        query += f"&since={since}"
+    async with connect(f"ws://{host}:{port}/chat?{query}", proxy=None) as ws:
+        assert await next_event(ws, "welcome") == {"type": "welcome", "nick": nick, "room": room}
+        yield ws
+
+
+async def next_event(
+    ws: Connection, kind: str, timeout: float = 20, **fields: object
+) -> dict[str, object]:
+    """The next message of type ``kind`` with these fields; others are skipped."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == kind and fields.items() <= message.items():
+                return message  # type: ignore[no-any-return]
+
+
+async def keep_saying(ws: Connection, text: str) -> None:
+    """Say ``text`` every second, as a person told "unavailable" would, until cancelled."""
+    while True:
+        await ws.send(text)
+        await asyncio.sleep(1)

@@ -1,0 +1,213 @@
+"""The chat against the real stack: `wslab chat` clients in a room, resuming from a seq, the
+chat service stopped and started again, and a second gateway on the same bus.
+
+Each test talks in a room of its own, so that presence and history never leak between tests
+sharing the session's stack. A test that stops a container starts it again, and waits until
+the chat answers, before it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import docker as docker_sdk
+from docker.models.containers import Container
+from testcontainers.compose import DockerCompose
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+from tests.integration.conftest import (
+    ROOT,
+    Address,
+    keep_saying,
+    next_event,
+    open_chat,
+    until_status,
+)
+
+Event = dict[str, Any]
+
+
+class ChatProcess:
+    """``wslab chat --json`` in a subprocess: lines go to its stdin, events come from its
+    stdout, one JSON object a line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[Event] = []
+
+    async def say(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def next(self, kind: str, timeout: float = 20, **fields: object) -> Event:
+        """The next event of type ``kind`` with these fields; every event is kept in order."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                line = await self.process.stdout.readline()
+                assert line, f"wslab chat ended while waiting for {kind} {fields}"
+                event: Event = json.loads(line)
+                self.events.append(event)
+                if event["type"] == kind and fields.items() <= event.items():
+                    return event
+
+    async def quit(self) -> tuple[int, str]:
+        """Close stdin (Ctrl-D): the exit status and what it wrote on standard error."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        async with asyncio.timeout(20):
+            out, err = await self.process.communicate()
+        self.events += [json.loads(line) for line in out.splitlines()]
+        assert self.process.returncode is not None
+        return self.process.returncode, err.decode()
+
+
+@asynccontextmanager
+async def wslab_chat(gateway: Address, nick: str, room: str) -> AsyncIterator[ChatProcess]:
+    host, port = gateway
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "client", "chat", f"ws://{host}:{port}"],
+        *["--nick", nick, "--room", room, "--json", "--no-proxy"],
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield ChatProcess(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+
+
+def messages(events: list[Event]) -> list[Event]:
+    return [event for event in events if event["type"] == "message"]
+
+
+@asynccontextmanager
+async def stopped(container: Container) -> AsyncIterator[None]:
+    """The container stopped for the block, and started again at its end whatever happens."""
+    await asyncio.to_thread(container.stop)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(container.start)
+
+
+async def test_two_wslab_chat_clients_see_each_other_in_seq_order_and_a_latecomer_gets_it(
+    gateway: Address,
+) -> None:
+    room = "cli-room"
+    async with wslab_chat(gateway, "alice", room) as alice:
+        await alice.next("members", members=["alice"])
+        async with wslab_chat(gateway, "bob", room) as bob:
+            await bob.next("members", members=["alice", "bob"])
+            await alice.next("join", nick="bob")
+            await alice.say("hello bob")
+            said = [await alice.next("message", text="hello bob")]
+            assert await bob.next("message", text="hello bob") == said[0]
+            await bob.say("hello alice")
+            said.append(await bob.next("message", text="hello alice"))
+            assert await alice.next("message", text="hello alice") == said[1]
+
+            assert [(m["room"], m["nick"]) for m in said] == [(room, "alice"), (room, "bob")]
+            assert said[1]["seq"] == said[0]["seq"] + 1
+
+            async with open_chat(gateway, "carol", room) as carol:
+                history = await next_event(carol, "history", room=room)
+                members = await next_event(carol, "members", room=room)
+            assert messages(history["events"]) == said
+            assert members["members"] == ["alice", "bob", "carol"]
+
+            assert await bob.quit() == (0, "")
+        assert await alice.quit() == (0, "")
+    # Nothing but the two messages was said, and both saw them alike.
+    assert messages(alice.events) == messages(bob.events) == said
+
+
+async def test_a_client_that_reconnects_with_its_last_seq_gets_exactly_what_it_missed(
+    gateway: Address,
+) -> None:
+    room = "resume-room"
+    async with open_chat(gateway, "bob", room) as bob:
+        await next_event(bob, "members", room=room)
+        async with open_chat(gateway, "alice", room) as alice:
+            history = await next_event(alice, "history", room=room)
+            await next_event(alice, "members", room=room)
+            last_seq = max(event["seq"] for event in history["events"])
+        await next_event(bob, "leave", nick="alice")
+        said = []
+        for text in ("one", "two", "three"):
+            await bob.send(text)
+            said.append(await next_event(bob, "message", text=text))
+        async with open_chat(gateway, "alice", room, since=last_seq) as alice:
+            history = await next_event(alice, "history", room=room)
+    events = history["events"]
+    assert messages(events) == said
+    seqs = [event["seq"] for event in events]
+    assert seqs == list(range(last_seq + 1, last_seq + 1 + len(events)))
+    assert {(e["type"], e["nick"]) for e in events if e["type"] != "message"} <= {
+        ("leave", "alice"),
+        ("join", "alice"),
+    }
+
+
+async def test_a_message_to_a_stopped_chat_service_is_refused_and_history_survives_a_restart(
+    stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
+) -> None:
+    room = "restart-room"
+    chat = docker.containers.get(stack.get_container("chat").ID)
+    async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
+        await alice.send("before the stop")
+        before = await next_event(bob, "message", text="before the stop")
+        async with stopped(chat):
+            await alice.send("while stopped")
+            error = await next_event(alice, "error")
+            assert error["code"] == "unavailable"
+        # The service comes back on its own schedule: alice repeats herself until bob hears.
+        repeating = asyncio.create_task(keep_saying(alice, "back again"))
+        try:
+            await next_event(bob, "message", timeout=60, nick="alice", text="back again")
+        finally:
+            repeating.cancel()
+    await until_status(gateway, "/readyz", 200)
+    async with open_chat(gateway, "carol", room) as carol:
+        history = await next_event(carol, "history", room=room)
+    said = messages(history["events"])
+    assert before in said
+    assert "while stopped" not in [message["text"] for message in said]
+
+
+async def test_a_message_through_one_gateway_reaches_a_member_on_another(
+    stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
+) -> None:
+    room = "two-gateways"
+    redis = docker.containers.get(stack.get_container("redis").ID)
+    [network] = redis.attrs["NetworkSettings"]["Networks"]
+    second = (
+        DockerContainer("wslab/gateway:dev")
+        .with_env("REDIS_URL", "redis://redis:6379/0")
+        .with_exposed_ports(4502)
+        .with_kwargs(network=network)
+        .waiting_for(HttpWaitStrategy(4502, "/healthz").for_status_code(200))
+    )
+    with second:
+        other = (second.get_container_host_ip(), int(second.get_exposed_port(4502)))
+        await until_status(other, "/readyz", 200)
+        async with open_chat(gateway, "alice", room) as alice:
+            await next_event(alice, "members", room=room)
+            async with open_chat(other, "bob", room) as bob:
+                await next_event(bob, "members", room=room, members=["alice", "bob"])
+                await alice.send("hello from gateway one")
+                heard = await next_event(bob, "message", text="hello from gateway one")
+    assert (heard["room"], heard["nick"]) == (room, "alice")
