@@ -105,6 +105,8 @@ async def test_readiness_follows_redis_and_chat_works_again_after_it_returns(
 ) -> None:
     redis = docker.containers.get(stack.get_container("redis").ID)
     async with open_chat(gateway, "alice") as alice, open_chat(gateway, "bob") as bob:
+        await alice.send("before the restart")
+        before = await next_event(bob, "message", nick="alice", text="before the restart")
         await asyncio.to_thread(redis.stop)
         await until_status(gateway, "/readyz", 503)
         await asyncio.to_thread(redis.start)
@@ -113,6 +115,14 @@ async def test_readiness_follows_redis_and_chat_works_again_after_it_returns(
         # person told "unavailable" would, until bob hears her.
         repeating = asyncio.create_task(keep_saying(alice, "back again"))
         try:
-            await next_event(bob, "message", timeout=60, nick="alice", text="back again")
+            after = await next_event(bob, "message", timeout=60, nick="alice", text="back again")
         finally:
             repeating.cancel()
+    # Redis kept its append-only file: the room's seq went on, and a client that joins now
+    # finds the message from before the restart in the history.
+    assert isinstance(before["seq"], int)
+    assert isinstance(after["seq"], int)
+    assert after["seq"] > before["seq"]
+    async with open_chat(gateway, "carol") as carol:
+        history = await next_event(carol, "history")
+    assert before in history["events"]
