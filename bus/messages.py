@@ -42,6 +42,9 @@ class Envelope:
         kind: ``open`` when the connection opened, ``message`` for each message it sent,
             ``close`` when it closed.
         conn: the connection's id, unique across gateways.
+        seq: the envelope's number among its connection's envelopes: 0 for ``open``, then
+            1, 2, ... A service replica uses it to handle each envelope once
+            (docs/ARCHITECTURE.md, "Service replicas").
         gateway: the id of the gateway holding the connection; commands go there.
         path: the path the client connected to, for example ``/chat``.
         query: the query string the client connected with, without ``?``.
@@ -53,6 +56,7 @@ class Envelope:
 
     kind: Literal["open", "message", "close"]
     conn: str
+    seq: int
     gateway: str
     path: str
     query: str = ""
@@ -91,11 +95,16 @@ class Send:
 
 @dataclass(frozen=True, kw_only=True)
 class Subscribe:
-    """Subscribe a connection to a topic: it receives every message published there."""
+    """Subscribe a connection to a topic: it receives every message published there.
+
+    With ``conflate``, a connection that cannot keep up gets only the latest message of
+    the topic when it catches up, instead of every message (docs/BUS.md, "Conflation").
+    """
 
     op: ClassVar[str] = "subscribe"
     conn: str
     topic: str
+    conflate: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +180,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,),
     "str | None": (str, type(None)),
     "bool": (bool,),
+    "int": (int,),
     "float": (int, float),
 }
 

@@ -69,6 +69,8 @@ class Link:
     outbox: Outbox
     #: The topic channels this connection receives.
     channels: set[str] = field(default_factory=set)
+    #: The ``seq`` of the connection's next envelope.
+    next_seq: int = 0
 
 
 class Hub:
@@ -175,6 +177,7 @@ class Hub:
         envelope = Envelope(
             kind=kind,
             conn=link.id,
+            seq=link.next_seq,
             gateway=self.gateway_id,
             path=link.path,
             query=link.query,
@@ -183,6 +186,7 @@ class Hub:
             received_at=now if received_at is None else received_at,
             published_at=now,
         )
+        link.next_seq += 1
         try:
             receivers = await self.client.publish(service_channel(link.service), envelope.encode())
         except RedisError as exc:

@@ -188,7 +188,7 @@ async def test_a_client_message_reaches_the_service_and_its_send_reaches_the_cli
         async with await connect(server, "/chat?nick=alice") as alice:
             opened = await service.next_envelope()
             assert untimed(opened) == expected(
-                kind="open", conn="gw-app.1", path="/chat", query="nick=alice"
+                kind="open", conn="gw-app.1", seq=0, path="/chat", query="nick=alice"
             )
 
             await alice.send(TEXT, b"hello everyone")
@@ -196,6 +196,7 @@ async def test_a_client_message_reaches_the_service_and_its_send_reaches_the_cli
             assert untimed(message) == expected(
                 kind="message",
                 conn="gw-app.1",
+                seq=1,
                 path="/chat",
                 query="nick=alice",
                 payload="hello everyone",
@@ -207,6 +208,7 @@ async def test_a_client_message_reaches_the_service_and_its_send_reaches_the_cli
             assert untimed(message) == expected(
                 kind="message",
                 conn="gw-app.1",
+                seq=2,
                 path="/chat",
                 query="nick=alice",
                 payload="AP8=",
@@ -223,7 +225,7 @@ async def test_a_client_message_reaches_the_service_and_its_send_reaches_the_cli
             await alice.close()
         closed = await service.next_envelope()
         assert untimed(closed) == expected(
-            kind="close", conn="gw-app.1", path="/chat", query="nick=alice"
+            kind="close", conn="gw-app.1", seq=3, path="/chat", query="nick=alice"
         )
 
 
@@ -271,11 +273,11 @@ async def test_stocks_is_routed_to_the_stocks_service(
 ) -> None:
     async with FakeService(client, "stocks") as stocks, await connect(server, "/stocks") as drafter:
         opened = await stocks.next_envelope()
-        assert untimed(opened) == expected(kind="open", conn="gw-app.1", path="/stocks")
+        assert untimed(opened) == expected(kind="open", conn="gw-app.1", seq=0, path="/stocks")
         await drafter.send(TEXT, b"MSFT AAPL")
         message = await stocks.next_envelope()
         assert untimed(message) == expected(
-            kind="message", conn="gw-app.1", path="/stocks", payload="MSFT AAPL"
+            kind="message", conn="gw-app.1", seq=1, path="/stocks", payload="MSFT AAPL"
         )
         await drafter.close()
 

@@ -146,6 +146,7 @@ async def test_open_publishes_an_open_envelope_to_the_service_channel(
     assert envelope == Envelope(
         kind="open",
         conn="gw-test.1",
+        seq=0,
         gateway="gw-test",
         path="/chat",
         query="nick=alice",
@@ -181,6 +182,7 @@ async def test_a_message_publishes_a_message_envelope(
     assert envelope == Envelope(
         kind="message",
         conn=link.id,
+        seq=1,
         gateway="gw-test",
         path="/chat",
         query="nick=bob",
@@ -206,6 +208,7 @@ async def test_close_publishes_a_close_envelope_and_forgets_the_connection(
     assert envelope == Envelope(
         kind="close",
         conn=link.id,
+        seq=1,
         gateway="gw-test",
         path="/chat",
         query="",

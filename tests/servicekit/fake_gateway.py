@@ -40,6 +40,8 @@ class FakeGateway:
         self.service = service
         self.redis = Redis.from_url(redis_url)
         self.pubsub = self.redis.pubsub()
+        # The seq of each connection's next envelope, as the gateway numbers them.
+        self._seqs: dict[str, int] = {}
 
     async def __aenter__(self) -> FakeGateway:
         await self._listen(bus.gateway_channel(self.id))
@@ -120,9 +122,12 @@ class FakeGateway:
         binary: bool = False,
     ) -> None:
         now = time.time()
+        seq = 0 if kind == "open" else self._seqs.get(conn, 1)
+        self._seqs[conn] = seq + 1
         envelope = bus.Envelope(
             kind=kind,
             conn=conn,
+            seq=seq,
             gateway=self.id,
             path=path,
             query=query,

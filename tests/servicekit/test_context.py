@@ -10,6 +10,7 @@ def test_a_connection_is_what_the_envelope_says() -> None:
     envelope = bus.Envelope(
         kind="open",
         conn="gw-1.7",
+        seq=0,
         gateway="gw-1",
         path="/chat",
         query="nick=alice",
