@@ -10,7 +10,13 @@ variables.
 
 from __future__ import annotations
 
-from .channels import gateway_alive_key, gateway_channel, service_channel, topic_channel
+from .channels import (
+    QUOTES_KEY,
+    gateway_alive_key,
+    gateway_channel,
+    service_channel,
+    topic_channel,
+)
 from .messages import (
     BusError,
     Canary,
@@ -27,6 +33,7 @@ from .subscriber import Subscriber
 from .tasks import cancel_and_wait
 
 __all__ = [
+    "QUOTES_KEY",
     "BusError",
     "Canary",
     "Close",

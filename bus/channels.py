@@ -5,9 +5,20 @@ See docs/BUS.md.
 
 from __future__ import annotations
 
-__all__ = ["PREFIX", "gateway_alive_key", "gateway_channel", "service_channel", "topic_channel"]
+__all__ = [
+    "PREFIX",
+    "QUOTES_KEY",
+    "gateway_alive_key",
+    "gateway_channel",
+    "service_channel",
+    "topic_channel",
+]
 
 PREFIX = "wslab"
+
+QUOTES_KEY = f"{PREFIX}:stocks:quotes"
+"""The latest quote of each symbol: a hash, symbol -> the quote's JSON text, written by the
+stock service with each tick and read by the gateway's ``GET /api/quotes``."""
 
 
 def service_channel(service: str) -> str:
