@@ -7,6 +7,7 @@ __all__ = [
     "ROOMS_KEY",
     "conn_nick_key",
     "conn_rooms_key",
+    "event_key",
     "gateway_conns_key",
     "history_key",
     "members_key",
@@ -51,3 +52,9 @@ def conn_rooms_key(conn: str) -> str:
 def gateway_conns_key(gateway: str) -> str:
     """Return the set of a gateway's connections: ``wslab:chat:gateway:<id>:conns``."""
     return f"wslab:chat:gateway:{gateway}:conns"
+
+
+def event_key(conn: str, seq: int, kind: str, room: str) -> str:
+    """Return the key recording the room event of a kind an envelope made, holding the
+    event's seq: ``wslab:chat:event:<conn>:<envelope seq>:join:lobby``."""
+    return f"wslab:chat:event:{conn}:{seq}:{kind}:{room}"

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from servicekit import (
 )
 
 from . import nicknames
-from .keys import history_key, seq_key, topic
+from .keys import event_key, history_key, seq_key, topic
 from .messages import (
     DEFAULT_ROOM,
     ROOM_NAME,
@@ -88,20 +89,30 @@ DEFAULT_RATE = 5.0
 DEFAULT_BURST = 10
 DEFAULT_MAX_ROOMS = 10
 DEFAULT_SWEEP_INTERVAL = 5.0
+DEFAULT_EVENT_TTL = 60
 
 APPEND = """
+if KEYS[3] then
+  local made = redis.call('GET', KEYS[3])
+  if made then return tonumber(made) end
+end
 local seq = redis.call('INCR', KEYS[1])
 local event = ARGV[1] .. string.format('%d', seq) .. ARGV[2]
 redis.call('RPUSH', KEYS[2], event)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('PUBLISH', ARGV[4], event)
+if KEYS[3] then redis.call('SET', KEYS[3], seq, 'EX', ARGV[5]) end
 return seq
 """
-"""Numbers, keeps and publishes a room event, atomically.
+"""Numbers, keeps and publishes a room event, atomically, once per envelope.
 
-KEYS: the seq counter, the history list. ARGV: the event's text before and after its seq
-(:func:`~chat_service.messages.event_template`), how many events to keep, the channel.
-Returns the event's seq.
+KEYS: the seq counter, the history list, and the key recording the event made by the
+envelope being handled (:func:`~chat_service.keys.event_key`), unless no envelope made it.
+ARGV: the event's text before and after its seq (:func:`~chat_service.messages.event_template`),
+how many events to keep, the channel, how long to record the event. Returns the event's
+seq. An envelope handled again, by the replica that took its connection over from one that
+died handling it (docs/ARCHITECTURE.md, "Service replicas"), gets the seq of the event it
+made the first time, and nothing is published twice.
 """
 
 
@@ -174,12 +185,19 @@ class TokenBucket:
     def take(self, now: float | None = None) -> bool:
         """Take a token and return True, or return False if there is none."""
         now = time.monotonic() if now is None else now
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.tokens = self._tokens(now)
         self.updated = now
         if self.tokens < 1:
             return False
         self.tokens -= 1
         return True
+
+    def is_full(self, now: float | None = None) -> bool:
+        """Return True if the bucket has refilled to ``burst``."""
+        return self._tokens(time.monotonic() if now is None else now) >= self.burst
+
+    def _tokens(self, now: float) -> float:
+        return min(self.burst, self.tokens + (now - self.updated) * self.rate)
 
 
 class ChatHandlers(Handlers):
@@ -192,10 +210,14 @@ class ChatHandlers(Handlers):
         burst: how many it may send at once.
         max_rooms: how many rooms a connection may be in.
         sweep_interval: seconds between two sweeps for the members of dead gateways.
+        event_ttl: seconds the room event each envelope made is remembered, so that an
+            envelope handled twice makes it once (:data:`APPEND`).
 
     Attributes:
         buckets: each connection's rate limit, by connection id. It is the one piece of
-            state kept in this process: a restarted service starts with full buckets.
+            state kept in this process: a restarted service, or the replica that takes a
+            connection over, starts it with a full bucket. Full buckets are dropped at each
+            sweep, since a full bucket is the same as none.
     """
 
     def __init__(
@@ -207,6 +229,7 @@ class ChatHandlers(Handlers):
         burst: int = DEFAULT_BURST,
         max_rooms: int = DEFAULT_MAX_ROOMS,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+        event_ttl: int = DEFAULT_EVENT_TTL,
     ) -> None:
         self.history = history
         self.max_text = max_text
@@ -214,6 +237,7 @@ class ChatHandlers(Handlers):
         self.burst = burst
         self.max_rooms = max_rooms
         self.sweep_interval = sweep_interval
+        self.event_ttl = event_ttl
         self.buckets: dict[str, TokenBucket] = {}
         self._append: AsyncScript | None = None
         self._presence: Presence | None = None
@@ -231,6 +255,8 @@ class ChatHandlers(Handlers):
             burst=settings.burst,
             max_rooms=settings.max_rooms,
             sweep_interval=settings.sweep_interval,
+            # Longer than a replica keeps the envelopes it may handle again.
+            event_ttl=math.ceil(2 * settings.standby_window),
         )
 
     def presence(self, client: Redis) -> Presence:
@@ -253,7 +279,7 @@ class ChatHandlers(Handlers):
         """Leave every room the client was in, announcing each ``leave``, and forget it."""
         async with self._lock:
             self.buckets.pop(ctx.conn.id, None)
-            await self._leave_all(ctx.redis, ctx.conn)
+            await self._leave_all(ctx.redis, ctx.conn, ctx.envelope)
 
     async def _open(self, ctx: Context) -> None:
         """Welcome the client and join it to the room of its query (``lobby`` by default).
@@ -306,7 +332,7 @@ class ChatHandlers(Handlers):
             case Leave(room=room):
                 if not await presence.leave(ctx.conn, nick, room):
                     raise ClientError(f"you are not in {room!r}", code="not_member")
-                await self._publish(ctx.redis, "leave", room, nick)
+                await self._publish(ctx.redis, "leave", room, nick, envelope=ctx.envelope)
                 await ctx.unsubscribe(topic(room))
             case RoomsRequest():
                 await ctx.reply(rooms(await presence.rooms()))
@@ -316,7 +342,9 @@ class ChatHandlers(Handlers):
             case Say(room=room, text=said):
                 self._check_length(said)
                 room = await self._member_room(ctx, room)
-                await self._publish(ctx.redis, "message", room, nick, text=said)
+                await self._publish(
+                    ctx.redis, "message", room, nick, text=said, envelope=ctx.envelope
+                )
             case Private(room=room, to=to, text=said):
                 self._check_length(said)
                 room = await self._member_room(ctx, room)
@@ -348,9 +376,16 @@ class ChatHandlers(Handlers):
         return nick
 
     async def background(self, outbox: Outbox) -> None:
-        """Sweep every ``sweep_interval`` seconds; a failed sweep is logged and retried."""
+        """Sweep every ``sweep_interval`` seconds; a failed sweep is logged and retried.
+
+        Each sweep also drops the full rate-limit buckets: those of the connections that
+        went quiet, closed, or are now handled by another replica.
+        """
         while True:
             await asyncio.sleep(self.sweep_interval)
+            self.buckets = {
+                conn: bucket for conn, bucket in self.buckets.items() if not bucket.is_full()
+            }
             try:
                 await self.sweep(outbox.redis)
             except Exception as exc:  # Redis is down, say: the next sweep will do.
@@ -409,7 +444,7 @@ class ChatHandlers(Handlers):
                     code="too_many_rooms",
                 )
         await ctx.subscribe(topic(room))
-        await self._publish(ctx.redis, "join", room, nick)
+        await self._publish(ctx.redis, "join", room, nick, envelope=ctx.envelope)
         if since_error is not None:
             await ctx.reply(error(since_error.code, since_error.message))
         await self._send_history(ctx, room, since)
@@ -434,30 +469,46 @@ class ChatHandlers(Handlers):
                 code="too_long",
             )
 
-    async def _leave_all(self, client: Redis, conn: Connection) -> None:
-        """Leave every room ``conn`` is in, announcing each ``leave``, and forget it."""
+    async def _leave_all(
+        self, client: Redis, conn: Connection, envelope: bus.Envelope | None = None
+    ) -> None:
+        """Leave every room ``conn`` is in, announcing each ``leave``, and forget it.
+
+        ``envelope`` is its ``close``, unless the sweeper found it gone.
+        """
         presence = self.presence(client)
         nick = await presence.nick(conn.id)
         if nick is not None:
             for room in await presence.rooms_of(conn.id):
                 if await presence.leave(conn, nick, room):
-                    await self._publish(client, "leave", room, nick)
+                    await self._publish(client, "leave", room, nick, envelope=envelope)
         await presence.forget(conn)
 
     async def _publish(
-        self, client: Redis, kind: RoomEvent, room: str, nick: str, text: str | None = None
+        self,
+        client: Redis,
+        kind: RoomEvent,
+        room: str,
+        nick: str,
+        text: str | None = None,
+        *,
+        envelope: bus.Envelope | None,
     ) -> int:
-        """Number, keep and publish a room event (:data:`APPEND`); return its seq."""
+        """Number, keep and publish a room event (:data:`APPEND`); return its seq.
+
+        ``envelope`` is the one being handled, if any: it makes the event at most once.
+        """
         # The JSON is made here, all but the seq, which the script fills in: cjson would
         # round ts to 14 significant digits and lose the order of the keys.
         before, after = event_template(kind, room=room, nick=nick, ts=time.time(), text=text)
         if self._append is None:
             self._append = client.register_script(APPEND)
         channel = bus.topic_channel(topic(room))
+        keys = [seq_key(room), history_key(room)]
+        if envelope is not None:
+            keys.append(event_key(envelope.conn, envelope.seq, kind, room))
         seq: int = await self._append(
-            keys=[seq_key(room), history_key(room)],
-            args=[before, after, self.history, channel],
-            client=client,
+            keys=keys, args=[before, after, self.history, channel, self.event_ttl], client=client
         )
         logger.debug("> topic %s %s %d", topic(room), kind, seq)
         return seq

@@ -4,6 +4,9 @@ A service's logic is a :class:`Handlers` subclass; :class:`Service` does the res
 
 - it reads ``wslab:svc:<name>`` through ``bus.Subscriber``, which reconnects by itself;
 - it decodes each envelope, dropping malformed ones with a warning;
+- with other replicas of the service, it handles only the envelopes of its partitions and
+  keeps the others' for a takeover (:mod:`servicekit.replicas`), so that each envelope is
+  handled once however many replicas run;
 - it calls the handler for the envelope's kind, one envelope at a time, in order. A
   :class:`~servicekit.messages.ClientError` becomes an ``error`` message to the client; any
   other exception is logged and, for a message, answered with ``bad_request``. Neither stops
@@ -29,6 +32,7 @@ import bus
 from .context import Connection, Context, Outbox
 from .heartbeat import beat
 from .messages import BAD_REQUEST, ClientError, Message, error
+from .replicas import Partitions
 from .settings import ServiceSettings
 
 __all__ = ["Handlers", "Service"]
@@ -81,6 +85,7 @@ class Service:
         outbox: what handlers publish with; also passed to :meth:`Handlers.background`.
         subscriber: the reader of the service's channel; ``subscriber.connected`` is set
             while it is connected to Redis.
+        partitions: this replica's share of the connections.
     """
 
     def __init__(
@@ -94,6 +99,14 @@ class Service:
         self.redis: Redis = Redis.from_url(self.settings.redis_url)
         self.outbox = Outbox(self.redis, self.logger)
         self.subscriber = bus.Subscriber(self.redis, self._receive)
+        self.partitions = Partitions(
+            self.redis,
+            name,
+            count=self.settings.partitions,
+            lease=self.settings.lease,
+            window=self.settings.standby_window,
+            limit=self.settings.standby_limit,
+        )
         self._stopping = asyncio.Event()
         # Held while an envelope is handled, so that stopping waits for it.
         self._busy = asyncio.Lock()
@@ -113,6 +126,7 @@ class Service:
             asyncio.create_task(self.subscriber.run(), name=f"{self.name} reader"),
             asyncio.create_task(self.handlers.background(self.outbox), name=f"{self.name} bg"),
             asyncio.create_task(self._heartbeat(), name=f"{self.name} heartbeat"),
+            asyncio.create_task(self._balance(), name=f"{self.name} partitions"),
         }
         stopping = asyncio.create_task(self._stopping.wait())
         self.logger.info("= %s service started, reading %s", self.name, self.channel)
@@ -129,6 +143,8 @@ class Service:
         finally:
             async with self._busy:  # The envelope being handled, if any, is finished.
                 await bus.cancel_and_wait({*tasks, stopping})
+                with contextlib.suppress(Exception):  # Else the leases expire by themselves.
+                    await self.partitions.release()
             with contextlib.suppress(OSError):  # Stale soon anyway; beat() logged why.
                 Path(self.settings.health_file).unlink(missing_ok=True)
             await self.redis.aclose()
@@ -136,15 +152,8 @@ class Service:
         if failure is not None:
             raise failure
 
-    async def handle(self, data: bytes | str) -> None:
-        """Decode one envelope and run its handler; only cancellation escapes."""
-        try:
-            envelope = bus.Envelope.decode(data)
-            if envelope.kind == "message" and envelope.payload is None:
-                raise bus.BusError("message envelope without payload")
-        except bus.BusError as exc:
-            self.logger.warning("! dropped a malformed envelope (%s): %.200r", exc, data)
-            return
+    async def handle(self, envelope: bus.Envelope) -> None:
+        """Run an envelope's handler; only cancellation escapes."""
         ctx = Context(Connection.from_envelope(envelope), self.outbox, envelope)
         if self.logger.isEnabledFor(logging.DEBUG):
             where = f"{envelope.path}?{envelope.query}" if envelope.kind == "open" else ""
@@ -175,8 +184,37 @@ class Service:
     async def _receive(self, channel: str, data: bytes) -> None:
         if self._stopping.is_set():
             return  # Too late: run() is stopping.
+        try:
+            envelope = bus.Envelope.decode(data)
+            if envelope.kind == "message" and envelope.payload is None:
+                raise bus.BusError("message envelope without payload")
+        except bus.BusError as exc:
+            self.logger.warning("! dropped a malformed envelope (%s): %.200r", exc, data)
+            return
+        if self.partitions.of(envelope.conn) not in self.partitions.owned:
+            self.partitions.keep(envelope)
+            return
         async with self._busy:
-            await self.handle(data)
+            await self._handle_once(envelope)
+
+    async def _handle_once(self, envelope: bus.Envelope) -> None:
+        """Handle an envelope of an owned partition, then record it as handled."""
+        await self.handle(envelope)
+        try:
+            await self.partitions.done(envelope)
+        except Exception as exc:  # Redis is down: only a takeover now would repeat it.
+            self.logger.warning(
+                "! cannot record %s's envelope %d: %s", envelope.conn, envelope.seq, exc
+            )
+
+    async def _balance(self) -> None:
+        """Share the partitions with the other replicas, every third of a lease."""
+        while True:
+            try:
+                await self.partitions.balance(self._busy, self._handle_once)
+            except Exception as exc:  # Redis is down: the leases wait, or expire.
+                self.logger.warning("! cannot balance partitions: %s", exc)
+            await asyncio.sleep(self.partitions.lease / 3)
 
     async def _answer(self, ctx: Context, message: Message) -> None:
         try:

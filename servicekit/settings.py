@@ -26,6 +26,14 @@ class ServiceSettings:
         heartbeat_interval: how often that file is touched, in seconds
             (``WSLAB_HEARTBEAT_INTERVAL``).
         log_level: ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR`` (``WSLAB_LOG_LEVEL``).
+        partitions: how many parts the service's connections are split into among its
+            replicas (``WSLAB_PARTITIONS``); all replicas must agree
+            (:mod:`servicekit.replicas`).
+        lease: seconds a replica's hold on a partition lasts unless renewed
+            (``WSLAB_LEASE``): how long a dead replica's connections wait for another.
+        standby_window: seconds of the other replicas' envelopes kept for a takeover
+            (``WSLAB_STANDBY_WINDOW``).
+        standby_limit: the most envelopes kept per partition (``WSLAB_STANDBY_LIMIT``).
     """
 
     redis_url: str = setting(
@@ -38,9 +46,27 @@ class ServiceSettings:
         "WSLAB_HEARTBEAT_INTERVAL", 3.0, "seconds between two touches of the health file"
     )
     log_level: str = setting("WSLAB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR")
+    partitions: int = setting(
+        "WSLAB_PARTITIONS", 16, "parts the connections are split into among replicas"
+    )
+    lease: float = setting(
+        "WSLAB_LEASE", 3.0, "seconds a replica holds a partition unless it renews it"
+    )
+    standby_window: float = setting(
+        "WSLAB_STANDBY_WINDOW", 30.0, "seconds of other replicas' envelopes kept for takeovers"
+    )
+    standby_limit: int = setting(
+        "WSLAB_STANDBY_LIMIT", 10_000, "the most envelopes kept per partition for takeovers"
+    )
 
     def __post_init__(self) -> None:
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
-        if self.heartbeat_interval <= 0:
-            raise ValueError("heartbeat interval must be positive")
+        for name in ("heartbeat_interval", "lease", "standby_window"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name.replace('_', ' ')} must be positive")
+        for name in ("partitions", "standby_limit"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1")
+        if self.standby_window < 2 * self.lease:
+            raise ValueError("standby window must be at least twice the lease")

@@ -66,12 +66,23 @@ def test_a_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert [bucket.take(200.0) for _ in range(4)] == [True, True, True, False]
 
 
+def test_a_token_bucket_is_full_again_once_it_has_refilled() -> None:
+    bucket = TokenBucket(rate=2.0, burst=3, updated=100.0)
+    assert bucket.is_full(100.0)
+    assert bucket.take(100.0)
+    assert not bucket.is_full(100.4)
+    assert bucket.is_full(100.5)
+
+
 def test_the_limits_are_settings_with_safe_defaults() -> None:
     settings = ChatSettings()
     assert (settings.max_text, settings.rate, settings.burst) == (2000, 5.0, 10)
     assert (settings.max_rooms, settings.sweep_interval) == (10, 5.0)
-    handlers = ChatHandlers.from_settings(ChatSettings(max_text=7, max_rooms=3))
+    handlers = ChatHandlers.from_settings(
+        ChatSettings(max_text=7, max_rooms=3, lease=1.0, standby_window=25.0)
+    )
     assert (handlers.max_text, handlers.max_rooms) == (7, 3)
+    assert handlers.event_ttl == 50  # Longer than a replica keeps envelopes.
 
 
 @pytest.mark.parametrize(

@@ -162,11 +162,43 @@ async def test_a_closed_connection_is_forgotten(gateway: FakeGateway) -> None:
     assert await gateway.redis.hkeys("wslab:chat:lobby:members") == [b"alice"]
     await gateway.close("gw-test.1")
     assert without_ts(await gateway.published("chat.lobby")) == event("leave", "alice", 2)
-    # Only the room's history and seq remain: no member, connection or gateway.
-    kept = [b"wslab:chat:lobby:history", b"wslab:chat:lobby:seq"]
+    # Only the room's history and seq remain: no member, connection or gateway; the
+    # records of the events its envelopes made expire.
+    records = [
+        b"wslab:chat:event:gw-test.1:0:join:lobby",
+        b"wslab:chat:event:gw-test.1:1:leave:lobby",
+    ]
+    kept = sorted([b"wslab:chat:lobby:history", b"wslab:chat:lobby:seq", *records])
     async with asyncio.timeout(DEADLINE):  # The service forgets after announcing.
         while sorted(await gateway.redis.keys("wslab:chat:*")) != kept:
             await asyncio.sleep(0.01)
+    assert all([await gateway.redis.ttl(key) > 0 for key in records])
+
+
+async def test_an_envelope_handled_twice_makes_its_room_event_once(gateway: FakeGateway) -> None:
+    # As when a replica dies handling it and the one taking over handles it again.
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    said = bus.Envelope(
+        kind="message",
+        conn="gw-test.1",
+        seq=7,
+        gateway=gateway.id,
+        path="/chat",
+        query="nick=alice",
+        payload="only once",
+        received_at=0,
+        published_at=0,
+    )
+    await gateway.publish_raw(said.encode())
+    await gateway.publish_raw(said.encode())
+    await gateway.message("gw-test.1", "and then")
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 2, text="only once"
+    )
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 3, text="and then"
+    )
+    assert await gateway.redis.llen("wslab:chat:lobby:history") == 3
 
 
 async def test_a_connection_redis_no_longer_knows_rejoins_its_room_when_it_speaks(

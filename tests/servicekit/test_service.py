@@ -259,7 +259,6 @@ async def test_a_stopped_service_ignores_envelopes(
     service: Service, handlers: Demo, gateway: FakeGateway
 ) -> None:
     service.stop()
-    await service.handle(b"ignored")  # handle() itself still works: run() is what stops.
     async with asyncio.timeout(DEADLINE):
         await service.run()
     assert not Path(service.settings.health_file).exists()

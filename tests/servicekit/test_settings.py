@@ -72,3 +72,20 @@ def test_help_lists_each_setting_with_its_variable_and_default(
     assert "(env WSLAB_HEARTBEAT_INTERVAL, default 3.0)" in out
     assert "(env WSLAB_LOG_LEVEL, default INFO)" in out
     assert "--seed DEMO_SEED the seed (env DEMO_SEED, default 7)" in out
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"WSLAB_PARTITIONS": "0"}, "partitions must be at least 1"),
+        ({"WSLAB_LEASE": "0"}, "lease must be positive"),
+        ({"WSLAB_STANDBY_LIMIT": "0"}, "standby limit must be at least 1"),
+        ({"WSLAB_LEASE": "10", "WSLAB_STANDBY_WINDOW": "15"}, "at least twice the lease"),
+    ],
+)
+def test_the_replica_settings_are_checked(
+    environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        load_settings(ServiceSettings, [], environ=environ)
+    assert message in capsys.readouterr().err

@@ -1,0 +1,246 @@
+"""Several replicas of a service on one real Redis: each envelope handled once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from redis.asyncio import Redis
+
+import bus
+from servicekit import Context, Handlers, Service, ServiceSettings
+from servicekit.replicas import DONE_TTL, Partitions
+from tests.servicekit.fake_gateway import DEADLINE, FakeGateway
+
+CONNECTIONS = 24
+#: (replica, connection, envelope seq), in the order the replicas handled them.
+Handled = list[tuple[str, str, int]]
+
+
+class Recorder(Handlers):
+    """Records each envelope it handles in a list shared by the replicas."""
+
+    def __init__(self, name: str, handled: Handled) -> None:
+        self.name = name
+        self.handled = handled
+
+    async def _record(self, ctx: Context) -> None:
+        self.handled.append((self.name, ctx.conn.id, ctx.envelope.seq))
+
+    async def on_open(self, ctx: Context) -> None:
+        await self._record(ctx)
+
+    async def on_message(self, ctx: Context, text: str) -> None:
+        await self._record(ctx)
+
+    async def on_close(self, ctx: Context) -> None:
+        await self._record(ctx)
+
+
+def replica_settings(redis_url: str, tmp_path: Path, name: str, lease: float) -> ServiceSettings:
+    return ServiceSettings(
+        redis_url=redis_url,
+        health_file=str(tmp_path / name),
+        partitions=8,
+        lease=lease,
+        standby_window=max(2.0, 2 * lease),
+    )
+
+
+class Replicas:
+    """Starts replicas of one service, and stops them gracefully or as if killed."""
+
+    def __init__(self, redis_url: str, tmp_path: Path, lease: float) -> None:
+        self.redis_url = redis_url
+        self.tmp_path = tmp_path
+        self.lease = lease
+        self.handled: Handled = []
+        self.tasks: dict[str, tuple[Service, asyncio.Task[None]]] = {}
+
+    def start(self, name: str) -> Service:
+        settings = replica_settings(self.redis_url, self.tmp_path, name, self.lease)
+        service = Service("demo", Recorder(name, self.handled), settings)
+        self.tasks[name] = (service, asyncio.create_task(service.run()))
+        return service
+
+    async def stop(self, name: str) -> None:
+        service, task = self.tasks.pop(name)
+        service.stop()
+        async with asyncio.timeout(DEADLINE):
+            await task
+
+    async def kill(self, name: str) -> None:
+        """Stop a replica without a word: its leases stay until they expire."""
+        service, task = self.tasks.pop(name)
+
+        async def keep_leases(partition: int | None = None) -> None:
+            pass
+
+        service.partitions.release = keep_leases  # type: ignore[method-assign]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def stop_all(self) -> None:
+        for name in list(self.tasks):
+            await self.stop(name)
+
+
+@pytest.fixture
+async def replicas(redis_url: str, tmp_path: Path) -> AsyncIterator[Replicas]:
+    replicas = Replicas(redis_url, tmp_path, lease=0.2)
+    try:
+        yield replicas
+    finally:
+        await replicas.stop_all()
+
+
+@pytest.fixture
+async def gateway(redis_url: str) -> AsyncIterator[FakeGateway]:
+    async with FakeGateway(redis_url, "demo") as gateway:
+        yield gateway
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(DEADLINE):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def by_connection(handled: Handled) -> dict[str, list[int]]:
+    seqs: dict[str, list[int]] = {}
+    for _, conn, seq in handled:
+        seqs.setdefault(conn, []).append(seq)
+    return seqs
+
+
+async def test_two_replicas_share_the_connections_and_handle_each_envelope_once_in_order(
+    replicas: Replicas, gateway: FakeGateway
+) -> None:
+    first = replicas.start("first")
+    await until(lambda: len(first.partitions.owned) == 8)
+    second = replicas.start("second")
+    await until(lambda: len(first.partitions.owned) == len(second.partitions.owned) == 4)
+
+    for n in range(CONNECTIONS):
+        await gateway.open(gateway.conn(n))
+        for text in ("one", "two", "three"):
+            await gateway.message(gateway.conn(n), text)
+        await gateway.close(gateway.conn(n))
+    await until(lambda: len(replicas.handled) >= CONNECTIONS * 5)
+    await replicas.stop_all()
+
+    assert by_connection(replicas.handled) == {
+        gateway.conn(n): [0, 1, 2, 3, 4] for n in range(CONNECTIONS)
+    }
+    handlers = {
+        conn: {name for name, c, _ in replicas.handled if c == conn}
+        for conn in by_connection(replicas.handled)
+    }
+    assert all(len(names) == 1 for names in handlers.values())
+    assert {name for name, _, _ in replicas.handled} == {"first", "second"}
+
+
+async def test_a_killed_replicas_connections_are_taken_over_with_nothing_lost_or_repeated(
+    replicas: Replicas, gateway: FakeGateway
+) -> None:
+    first = replicas.start("first")
+    await until(lambda: len(first.partitions.owned) == 8)
+    second = replicas.start("second")
+    await until(lambda: len(second.partitions.owned) == 4)
+    for n in range(CONNECTIONS):
+        await gateway.open(gateway.conn(n))
+        await gateway.message(gateway.conn(n), "before")
+    await until(lambda: len(replicas.handled) >= CONNECTIONS * 2)
+
+    await replicas.kill("second")
+    for n in range(CONNECTIONS):  # While its leases last, first keeps its envelopes.
+        for text in ("after", "and after"):
+            await gateway.message(gateway.conn(n), text)
+        await gateway.close(gateway.conn(n))
+    await until(lambda: len(replicas.handled) >= CONNECTIONS * 5)
+    await replicas.stop_all()
+
+    assert by_connection(replicas.handled) == {
+        gateway.conn(n): [0, 1, 2, 3, 4] for n in range(CONNECTIONS)
+    }
+    taken_over = {conn for name, conn, seq in replicas.handled if name == "second"}
+    assert taken_over
+    assert {name for name, conn, seq in replicas.handled if conn in taken_over and seq > 1} == {
+        "first"
+    }
+
+
+async def test_a_stopping_replica_hands_its_partitions_over_without_waiting_for_its_lease(
+    redis_url: str, tmp_path: Path, gateway: FakeGateway
+) -> None:
+    # Leases far longer than the test's deadline: only a hand-over lets the next one start.
+    replicas = Replicas(redis_url, tmp_path, lease=60)
+    try:
+        first = replicas.start("first")
+        await until(lambda: len(first.partitions.owned) == 8)
+        await replicas.stop("first")
+        second = replicas.start("second")
+        await until(lambda: len(second.partitions.owned) == 8)
+        await gateway.open(gateway.conn(1))
+        await until(lambda: len(replicas.handled) == 1)
+        assert replicas.handled == [("second", gateway.conn(1), 0)]
+    finally:
+        await replicas.stop_all()
+
+
+# Partitions on their own.
+
+
+def envelope(conn: str, seq: int, kind: Literal["open", "message", "close"]) -> bus.Envelope:
+    return bus.Envelope(
+        kind=kind, conn=conn, seq=seq, gateway="gw", path="/", received_at=0, published_at=0
+    )
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    async with Redis.from_url(redis_url) as client:
+        yield client
+
+
+def partitions(client: Redis, *, window: float = 10.0, limit: int = 100) -> Partitions:
+    return Partitions(client, "demo", count=8, lease=1.0, window=window, limit=limit)
+
+
+def test_a_connection_always_falls_in_the_same_partition(client: Redis) -> None:
+    shares = partitions(client)
+    found = {conn: shares.of(conn) for conn in (f"gw-{n}.{m}" for n in range(3) for m in range(50))}
+    assert all(shares.of(conn) == partition for conn, partition in found.items())
+    assert set(found.values()) == set(range(8))
+
+
+def test_a_partition_keeps_at_most_its_limit_of_envelopes(client: Redis) -> None:
+    shares = partitions(client, limit=3)
+    for seq in range(5):
+        shares.keep(envelope("gw.1", seq, "message"))
+    assert shares.kept == 3
+
+
+async def test_kept_envelopes_older_than_the_window_are_dropped(client: Redis) -> None:
+    shares = partitions(client, window=0.05)
+    shares.keep(envelope("gw.1", 1, "message"))
+    await asyncio.sleep(0.1)
+    shares.keep(envelope("gw.1", 2, "message"))
+    assert shares.kept == 1
+
+
+async def test_a_handled_envelope_is_recorded_a_day_and_a_close_for_twice_the_window(
+    client: Redis,
+) -> None:
+    shares = partitions(client, window=10.0)
+    await shares.done(envelope("gw.1", 3, "message"))
+    await shares.done(envelope("gw.2", 5, "close"))
+    assert await client.get(shares.done_key("gw.1")) == b"3"
+    assert DONE_TTL - 5 < await client.ttl(shares.done_key("gw.1")) <= DONE_TTL
+    assert await client.get(shares.done_key("gw.2")) == b"5"
+    assert 0 < await client.ttl(shares.done_key("gw.2")) <= 20
