@@ -9,12 +9,12 @@ so that it can resume after a dropped connection and print every event once
 from __future__ import annotations
 
 import json
-import random
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .display import format_message
+from .display import format_message, parse_object
+from .services import service_url
 
 __all__ = [
     "COMMANDS",
@@ -29,9 +29,7 @@ __all__ = [
     "Quit",
     "Say",
     "SeqTracker",
-    "backoff",
     "chat_url",
-    "json_line",
     "parse_line",
     "render",
 ]
@@ -210,7 +208,7 @@ class ChatState:
         A ``history`` shows the events it holds that were not seen yet; a ``welcome``
         shows only on the first connection.
         """
-        event = _as_object(text)
+        event = parse_object(text)
         if event is None:
             return [format_message(text)]
         kind = event.get("type")
@@ -255,15 +253,7 @@ def chat_url(base: str, nick: str, room: str, since: int | None = None) -> str:
     query: dict[str, object] = {"nick": nick, "room": room}
     if since is not None:
         query["since"] = since
-    return f"{base.rstrip('/')}/chat?{urllib.parse.urlencode(query)}"
-
-
-def _as_object(text: str) -> dict[str, object] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    return service_url(base, "/chat", urllib.parse.urlencode(query))
 
 
 def _field(event: Mapping[str, object], key: str) -> str:
@@ -320,22 +310,3 @@ def _rooms(rooms: object) -> str:
         count = len(members) if isinstance(members, list) else members
         parts.append(f"{_field(item, 'room')} ({format_message(str(count))})")
     return ", ".join(parts) or "none"
-
-
-def json_line(text: str) -> str:
-    """A received message as one line for ``--json``: as received, unless it spans lines."""
-    if "\n" not in text and "\r" not in text:
-        return text
-    event = _as_object(text)
-    return json.dumps(event) if event is not None else format_message(text)
-
-
-def backoff(
-    initial: float = 0.5, cap: float = 10.0, rand: Callable[[], float] = random.random
-) -> Iterator[float]:
-    """Delays before each reconnection: doubling from ``initial`` up to ``cap``, each one
-    jittered down by up to half so that clients dropped together come back spread out."""
-    delay = initial
-    while True:
-        yield delay * (1 - rand() / 2)
-        delay = min(cap, delay * 2)

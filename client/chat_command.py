@@ -1,9 +1,9 @@
 """``wslab chat``: the I/O half. What to send and show is :mod:`client.chat`'s.
 
-One loop per connection (:func:`_converse`) sends what is typed and shows what arrives; when
-the connection drops, :func:`_reconnect` opens a new one after a jittered, growing delay,
-resuming each room from its last seq. Standard input is a terminal (:class:`Terminal`: the
-input stays on the bottom line) or a pipe (one line, one message).
+Over each connection, :class:`ChatSession` sends what is typed and shows what arrives; when
+the connection drops, :func:`client.services.stay_connected` opens a new one after a
+jittered, growing delay, resuming each room from its last seq. Standard input is a terminal
+(:class:`Terminal`: the input stays on the bottom line) or a pipe (one line, one message).
 """
 
 from __future__ import annotations
@@ -16,42 +16,31 @@ import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 from wsdraft import Closed
 
-from .chat import (
-    ChatState,
-    Command,
-    Note,
-    NotInRoom,
-    Quit,
-    backoff,
-    chat_url,
-    json_line,
-    parse_line,
-)
-from .cli import CommandError, Environment, ExitStatus, _open, _read_lines
+from .chat import ChatState, Command, Note, NotInRoom, Quit, parse_line
+from .cli import CommandError, Environment, ExitStatus, _read_lines
 from .connection import Connection
-from .display import format_message
+from .display import format_message, json_line
 from .exceptions import ConnectionClosed
 from .lineedit import CLEAR_LINE, LineEditor, above_input, input_line
+from .services import Conversation, Drop, Resume, open_resumed, stay_connected
 
 __all__ = ["run_chat"]
-
-T = TypeVar("T")
 
 
 async def run_chat(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """``wslab chat``: talk in chat rooms; reconnect and resume when the connection drops."""
     state = ChatState(args.nick, args.room)
-    ws = await _open(chat_url(args.url, args.nick, args.room), args, timeout=args.timeout)
+    ws = await open_resumed(state.resume(args.url, args.room), args)
     if env.interactive:
         print(f"connected to {args.url}; /help lists commands, Ctrl-D quits", file=env.stderr)
     with _console(env, state, as_json=args.json) as (output, source):
         lines = PendingLines(source)
         try:
-            return await _chat(ws, state, lines, output, args)
+            return await stay_connected(ChatSession(state, lines, output, args), ws, args)
         finally:
             lines.close()
 
@@ -184,122 +173,83 @@ def _is_quit(line: str | None) -> bool:
     return line is None or isinstance(parse_line(line), Quit)
 
 
-async def _chat(
-    ws: Connection,
-    state: ChatState,
-    lines: PendingLines,
-    output: Output,
-    args: argparse.Namespace,
-) -> ExitStatus:
-    while True:
-        closed = await _converse(ws, state, lines, output)
-        if closed is None:  # The person quit.
-            return ExitStatus.SUCCESS
-        if args.no_reconnect:
-            if closed.error is not None:
-                raise CommandError(ExitStatus.ERROR, f"connection failed: {closed.error}")
-            return ExitStatus.SUCCESS
-        reason = f"failed: {closed.error}" if closed.error is not None else "closed by the server"
-        output.note(f"* connection {reason}")
-        reopened = await _reconnect(state, lines, output, args)
-        if reopened is None:
-            return ExitStatus.SUCCESS
-        ws, resume = reopened
-        output.note("* reconnected")
-        with contextlib.suppress(ConnectionClosed):  # _converse sees it and reconnects
-            for message in resume:
-                await ws.send(json.dumps(message))
+class ChatSession(Conversation):
+    """Typed lines sent, events shown, over each connection until the person quits."""
 
+    def __init__(
+        self, state: ChatState, lines: PendingLines, output: Output, args: argparse.Namespace
+    ) -> None:
+        self.state = state
+        self.lines = lines
+        self.output = output
+        self.args = args
 
-async def _converse(
-    ws: Connection, state: ChatState, lines: PendingLines, output: Output
-) -> Closed | None:
-    """Send typed lines and show events until the connection ends (return how) or the
-    person quits (close it, return None)."""
-    receiver = asyncio.create_task(_receive(ws, state, output))
-    try:
-        while True:
-            line = lines.next()
-            await asyncio.wait((receiver, line), return_when=asyncio.FIRST_COMPLETED)
-            if receiver.done():
-                return receiver.result()  # a pending line is sent on the next connection
-            if _is_quit(line.result()):
-                lines.consume()
-                await ws.close()
-                await receiver
-                return None
-            text = line.result()
-            assert text is not None
-            try:
-                await _perform(ws, state, parse_line(text), output)
-            except ConnectionClosed:
-                return await receiver
-            lines.consume()
-    finally:
-        receiver.cancel()
+    def resume(self) -> Resume:
+        return self.state.resume(self.args.url, self.args.room)
 
+    def note(self, line: str) -> None:
+        self.output.note(line)
 
-async def _perform(
-    ws: Connection, state: ChatState, command: Command | None, output: Output
-) -> None:
-    if isinstance(command, Note):
-        output.note(command.text)
-    if command is None or isinstance(command, Note):
-        return
-    try:
-        message = state.message_for(command)
-    except NotInRoom as exc:
-        output.note(f"! {exc}")
-        return
-    if message is not None:
-        await ws.send(json.dumps(message))
-    state.apply(command)
-    output.refresh()
-
-
-async def _receive(ws: Connection, state: ChatState, output: Output) -> Closed:
-    with contextlib.suppress(ConnectionClosed):  # _chat reports how it ended.
-        async for message in ws:
-            text = message if isinstance(message, str) else format_message(message)
-            output.received(text, state.receive(text))
-    return await ws.wait_closed()
-
-
-async def _reconnect(
-    state: ChatState, lines: PendingLines, output: Output, args: argparse.Namespace
-) -> tuple[Connection, list[dict[str, object]]] | None:
-    """Open a new connection that resumes where the last one ended, after a delay that
-    grows; None if the person quits meanwhile."""
-    for delay in backoff():
-        output.note(f"* reconnecting in {delay:.1f} s")
-        if await _quits_before(asyncio.ensure_future(asyncio.sleep(delay)), lines):
-            return None
-        url, resume = state.resume(args.url, args.room)
-        opening = asyncio.ensure_future(_open(url, args, timeout=args.timeout))
-        if await _quits_before(opening, lines):
-            return None
+    async def converse(self, ws: Connection) -> Drop | None:
+        receiver = asyncio.create_task(self._receive(ws))
         try:
-            return opening.result(), resume
-        except CommandError as exc:
-            output.note(f"! cannot reconnect: {exc}")
-    raise AssertionError("backoff() never ends")
+            while True:
+                line = self.lines.next()
+                await asyncio.wait((receiver, line), return_when=asyncio.FIRST_COMPLETED)
+                if receiver.done():
+                    return Drop.of(receiver.result())  # a pending line is sent on the next one
+                if _is_quit(line.result()):
+                    self.lines.consume()
+                    await ws.close()
+                    await receiver
+                    return None
+                text = line.result()
+                assert text is not None
+                try:
+                    await self._perform(ws, parse_line(text))
+                except ConnectionClosed:
+                    return Drop.of(await receiver)
+                self.lines.consume()
+        finally:
+            receiver.cancel()
 
+    async def _perform(self, ws: Connection, command: Command | None) -> None:
+        if isinstance(command, Note):
+            self.output.note(command.text)
+        if command is None or isinstance(command, Note):
+            return
+        try:
+            message = self.state.message_for(command)
+        except NotInRoom as exc:
+            self.output.note(f"! {exc}")
+            return
+        if message is not None:
+            await ws.send(json.dumps(message))
+        self.state.apply(command)
+        self.output.refresh()
 
-async def _quits_before(task: asyncio.Future[T], lines: PendingLines) -> bool:
-    """Wait for ``task``; return True, cancelling it, if the person quits first.
+    async def _receive(self, ws: Connection) -> Closed:
+        with contextlib.suppress(ConnectionClosed):  # converse reports how it ended.
+            async for message in ws:
+                text = message if isinstance(message, str) else format_message(message)
+                self.output.received(text, self.state.receive(text))
+        return await ws.wait_closed()
 
-    A line typed meanwhile that is not a quit stays pending, to be sent once connected.
-    """
-    line = lines.next()
-    if not line.done():
-        await asyncio.wait((task, line), return_when=asyncio.FIRST_COMPLETED)
-    if line.done() and _is_quit(line.result()):
-        lines.consume()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, CommandError):
-            result = await task
-            if isinstance(result, Connection):
-                await result.close()
-        return True
-    await asyncio.wait((task,))
-    return False
+    async def quits_before(self, task: asyncio.Future[Any]) -> bool:
+        """Wait for ``task``; return True, cancelling it, if the person quits first.
+
+        A line typed meanwhile that is not a quit stays pending, to be sent once connected.
+        """
+        line = self.lines.next()
+        if not line.done():
+            await asyncio.wait((task, line), return_when=asyncio.FIRST_COMPLETED)
+        if line.done() and _is_quit(line.result()):
+            self.lines.consume()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CommandError):
+                result = await task
+                if isinstance(result, Connection):
+                    await result.close()
+            return True
+        await asyncio.wait((task,))
+        return False

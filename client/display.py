@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
-__all__ = ["format_message", "shorten"]
+__all__ = ["format_message", "json_line", "parse_object", "shorten"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -19,3 +20,20 @@ def format_message(message: str | bytes) -> str:
 def shorten(line: str, width: int = 200) -> str:
     """Cut ``line`` to ``width`` characters, ending with an ellipsis if it was longer."""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def parse_object(text: str) -> dict[str, object] | None:
+    """The JSON object ``text`` holds; None if it is not one."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # Deep nesting overflows the parser.
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def json_line(text: str) -> str:
+    """A received message as one line for ``--json``: as received, unless it spans lines."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    event = parse_object(text)
+    return json.dumps(event) if event is not None else format_message(text)

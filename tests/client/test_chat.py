@@ -1,8 +1,7 @@
-"""The pure parts of ``wslab chat``: commands, rendering, seqs, backoff, line editing."""
+"""The pure parts of ``wslab chat``: commands, rendering, seqs, line editing."""
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -18,9 +17,7 @@ from client.chat import (
     Quit,
     Say,
     SeqTracker,
-    backoff,
     chat_url,
-    json_line,
     parse_line,
     render,
 )
@@ -231,17 +228,8 @@ def test_the_chat_url_encodes_nick_and_room() -> None:
     assert chat_url("ws://h:1", "a b", "r&d") == "ws://h:1/chat?nick=a+b&room=r%26d"
 
 
-def test_json_lines_are_messages_as_received_unless_they_span_lines() -> None:
-    assert json_line('{"type":  "rooms"}') == '{"type":  "rooms"}'
-    assert json_line('{\n "type": "rooms"\n}') == '{"type": "rooms"}'
-    assert json_line("not\njson") == "not\\njson"
-
-
-def test_reconnection_delays_double_up_to_a_cap_each_jittered_down_by_up_to_half() -> None:
-    slowest = list(itertools.islice(backoff(0.5, 10, rand=lambda: 0.0), 7))
-    assert slowest == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    fastest = list(itertools.islice(backoff(0.5, 10, rand=lambda: 1.0), 3))
-    assert fastest == [0.25, 0.5, 1.0]
+def test_the_chat_url_may_name_the_chat_already() -> None:
+    assert chat_url("ws://h:1/chat/", "a", "r") == "ws://h:1/chat?nick=a&room=r"
 
 
 def test_the_line_editor_collects_printable_characters_and_submits_on_enter() -> None:
