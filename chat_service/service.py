@@ -172,19 +172,20 @@ class TokenBucket:
     Attributes:
         rate: tokens added per second.
         burst: the most tokens the bucket holds; it starts full.
+        updated: when it was last used (Unix time, seconds).
     """
 
     rate: float
     burst: int
     tokens: float = field(init=False)
-    updated: float = field(default_factory=time.monotonic)
+    updated: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
         self.tokens = float(self.burst)
 
     def take(self, now: float | None = None) -> bool:
         """Take a token and return True, or return False if there is none."""
-        now = time.monotonic() if now is None else now
+        now = time.time() if now is None else now
         self.tokens = self._tokens(now)
         self.updated = now
         if self.tokens < 1:
@@ -194,7 +195,7 @@ class TokenBucket:
 
     def is_full(self, now: float | None = None) -> bool:
         """Return True if the bucket has refilled to ``burst``."""
-        return self._tokens(time.monotonic() if now is None else now) >= self.burst
+        return self._tokens(time.time() if now is None else now) >= self.burst
 
     def _tokens(self, now: float) -> float:
         return min(self.burst, self.tokens + (now - self.updated) * self.rate)
@@ -313,10 +314,15 @@ class ChatHandlers(Handlers):
 
     async def _message(self, ctx: Context, text: str) -> None:
         """Check the limits, then carry out the client's request."""
+        # Timed by when the gateway received it, not when it is handled: a replica taking
+        # the connection over handles what it missed at once, yet the client was not fast.
+        received = ctx.envelope.received_at
         bucket = self.buckets.get(ctx.conn.id)
         if bucket is None:
-            bucket = self.buckets[ctx.conn.id] = TokenBucket(rate=self.rate, burst=self.burst)
-        if not bucket.take():
+            bucket = self.buckets[ctx.conn.id] = TokenBucket(
+                rate=self.rate, burst=self.burst, updated=received
+            )
+        if not bucket.take(received):
             raise ClientError(
                 f"more than {self.rate:g} messages per second; this one was dropped",
                 code="rate_limited",

@@ -1,5 +1,6 @@
 """The chat against the real stack: `wslab chat` clients in a room, resuming from a seq, the
-chat service stopped and started again, and a second gateway on the same bus.
+chat service stopped and started again, its replicas killed in turn, and a second gateway on
+the same bus.
 
 Each test talks in a room of its own, so that presence and history never leak between tests
 sharing the session's stack. A test that stops a container starts it again, and waits until
@@ -22,6 +23,7 @@ from testcontainers.compose import DockerCompose
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
+from client import Connection
 from tests.integration.conftest import (
     ROOT,
     Address,
@@ -94,14 +96,27 @@ def messages(events: list[Event]) -> list[Event]:
     return [event for event in events if event["type"] == "message"]
 
 
+def containers(
+    stack: DockerCompose, docker: docker_sdk.DockerClient, service: str
+) -> list[Container]:
+    """The containers of a service, one per replica."""
+    return [
+        docker.containers.get(container.ID)
+        for container in stack.get_containers()
+        if container.Service == service
+    ]
+
+
 @asynccontextmanager
-async def stopped(container: Container) -> AsyncIterator[None]:
-    """The container stopped for the block, and started again at its end whatever happens."""
-    await asyncio.to_thread(container.stop)
+async def stopped(*containers: Container) -> AsyncIterator[None]:
+    """The containers stopped for the block, and started again at its end whatever happens."""
+    for container in containers:
+        await asyncio.to_thread(container.stop)
     try:
         yield
     finally:
-        await asyncio.to_thread(container.start)
+        for container in containers:
+            await asyncio.to_thread(container.start)
 
 
 async def test_two_wslab_chat_clients_see_each_other_in_seq_order_and_a_latecomer_gets_it(
@@ -166,11 +181,11 @@ async def test_a_message_to_a_stopped_chat_service_is_refused_and_history_surviv
     stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
 ) -> None:
     room = "restart-room"
-    chat = docker.containers.get(stack.get_container("chat").ID)
+    chats = containers(stack, docker, "chat")
     async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
         await alice.send("before the stop")
         before = await next_event(bob, "message", text="before the stop")
-        async with stopped(chat):
+        async with stopped(*chats):
             await alice.send("while stopped")
             error = await next_event(alice, "error")
             assert error["code"] == "unavailable"
@@ -211,3 +226,60 @@ async def test_a_message_through_one_gateway_reaches_a_member_on_another(
                 await alice.send("hello from gateway one")
                 heard = await next_event(bob, "message", text="hello from gateway one")
     assert (heard["room"], heard["nick"]) == (room, "alice")
+
+
+def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str) -> str:
+    [redis] = containers(stack, docker, "redis")
+    code, output = redis.exec_run(["redis-cli", "--raw", *args])
+    assert code == 0, output
+    return output.decode()  # type: ignore[no-any-return]
+
+
+async def until_shared(stack: DockerCompose, docker: docker_sdk.DockerClient) -> None:
+    """Wait until both chat replicas are registered and own partitions."""
+    leases = [f"wslab:svc:chat:partition:{partition}" for partition in range(16)]
+
+    def owners() -> set[str]:
+        return set(redis_cli(stack, docker, "MGET", *leases).split())
+
+    async with asyncio.timeout(60):
+        while len(await asyncio.to_thread(owners)) != 2:
+            await asyncio.sleep(0.5)
+
+
+async def say_slowly(ws: Connection, texts: list[str], interval: float) -> None:
+    """Say each text in turn, under the chat's rate limit."""
+    for text in texts:
+        await ws.send(text)
+        await asyncio.sleep(interval)
+
+
+async def test_chat_replicas_killed_in_turn_mid_conversation_lose_and_repeat_nothing(
+    stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
+) -> None:
+    room = "replica-room"
+    chats = containers(stack, docker, "chat")
+    assert len(chats) == 2
+    await until_shared(stack, docker)
+    texts = [f"line {n}" for n in range(80)]
+    async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
+        await next_event(bob, "members", room=room, members=["alice", "bob"])
+        talking = asyncio.create_task(say_slowly(alice, texts, interval=0.25))
+        try:
+            # Whichever replica handles alice, one of the kills is its (SIGKILL: no goodbye).
+            for chat in chats:
+                await asyncio.sleep(2)
+                await asyncio.to_thread(chat.kill)
+                await asyncio.to_thread(chat.start)
+                await until_shared(stack, docker)
+            await talking
+        finally:
+            talking.cancel()
+        heard = [await next_event(bob, "message", timeout=30, nick="alice") for _ in texts]
+        own: list[Event] = []  # Until alice hears her last line: no error on the way.
+        while not own or own[-1].get("text") != texts[-1]:
+            own.append(json.loads(await asyncio.wait_for(alice.recv(), 30)))
+    assert [event["text"] for event in heard] == texts
+    first = heard[0]["seq"]
+    assert [event["seq"] for event in heard] == list(range(first, first + len(texts)))
+    assert [event for event in own if event["type"] == "error"] == []
