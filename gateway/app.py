@@ -41,6 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
                     limits=limits,
                     origins=settings.allowed_origins,
                     max_connections=settings.max_connections,
+                    slow_write_buffer=settings.slow_write_buffer,
+                    max_write_buffer=settings.max_write_buffer,
                 )
             }
         finally:

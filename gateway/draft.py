@@ -64,14 +64,19 @@ class DraftSettings:
         limits: sizes and timeouts of each connection.
         origins: the Origin values accepted; any if None.
         max_connections: open connections beyond this are answered 503.
+        slow_write_buffer: bytes waiting to be sent to one client beyond which it is slow:
+            the transport's high-water mark. Sends wait, and conflated messages are held,
+            until the buffer drains to a quarter of it (docs/BUS.md, "Conflation").
         max_write_buffer: bytes that may wait to be sent to one client before it is
-            closed as too slow.
+            closed as too slow; above ``slow_write_buffer``.
         live: the draft connections alive in this process.
     """
 
     limits: Limits = field(default_factory=Limits)
     origins: frozenset[str] | None = None
     max_connections: int = 10_000
+    # asyncio's own default high-water mark.
+    slow_write_buffer: int = 64 * 1024
     max_write_buffer: int = 2**20
     live: set[DraftProtocol] = field(default_factory=set)
 
@@ -98,8 +103,12 @@ class DraftProtocol(asyncio.Protocol):
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         # True once the client's HELLO is verified, False if the connection ended before.
         self.opened: asyncio.Future[bool] = self.loop.create_future()
+        # Cleared while the client is slow: more than slow_write_buffer bytes wait.
         self.writable = asyncio.Event()
         self.writable.set()
+        # While the client is slow, the latest conflated message of each key, in the order
+        # the keys were first held; sent when it catches up.
+        self.held: dict[str, PreparedMessage] = {}
         self.read_paused = False
         self.app_started = False
         self.handshake_recorded = False
@@ -111,6 +120,7 @@ class DraftProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=self.settings.slow_write_buffer)
         # uvicorn types this set with its own classes; any object with shutdown() works.
         self.server_state.connections.add(self)  # type: ignore[arg-type]
         self.settings.live.add(self)
@@ -134,6 +144,7 @@ class DraftProtocol(asyncio.Protocol):
         self.server_state.connections.discard(self)
         self.settings.live.discard(self)
         self.writable.set()  # Unblock senders: the buffer will never drain now.
+        self.held.clear()
         self._cancel_timer()
 
     def pause_writing(self) -> None:
@@ -141,6 +152,10 @@ class DraftProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writable.set()
+        # The client caught up: send what was held, until it is slow again. Writing may
+        # call pause_writing at once; what is left waits for the next resume_writing.
+        while self.held and self.writable.is_set() and self.core.state is State.OPEN:
+            self._write_prepared(self.held.pop(next(iter(self.held))))
 
     def shutdown(self) -> None:
         """Called by uvicorn when the server stops."""
@@ -310,25 +325,47 @@ class DraftProtocol(asyncio.Protocol):
 
     # The outbox: sending without waiting, for fan-out.
 
-    def send_prepared(self, message: PreparedMessage) -> bool:
+    def send_prepared(self, message: PreparedMessage, latest_of: str | None = None) -> bool:
         """Write a message framed in advance, without waiting for the client.
 
         A client whose unsent data exceeds ``max_write_buffer`` is closed as too slow, so
         that one slow reader never holds up the others or grows memory.
+
+        A message with ``latest_of`` is conflated: while the client is slow (more than
+        ``slow_write_buffer`` bytes wait), it is held instead, replacing the message held
+        for the same key, and sent once the client catches up. So a slow client costs at
+        most one held message per key, and is not closed for messages it would never need.
+
+        Args:
+            message: the message.
+            latest_of: the key of the messages this one makes stale, for example its
+                topic's channel; None if every message must be sent.
 
         Returns:
             False if the connection is not open or was just closed as too slow.
         """
         if self.core.state is not State.OPEN:
             return False
+        if latest_of is not None and not self.writable.is_set():
+            if latest_of in self.held:
+                metrics.CONFLATED.inc()
+            self.held[latest_of] = message
+            return True
         if self.transport.get_write_buffer_size() > self.settings.max_write_buffer:
             metrics.SLOW_CLOSES.inc()
             self.close("too slow: messages are piling up")
             return False
+        self._write_prepared(message)
+        return True
+
+    def drop_held(self, latest_of: str) -> None:
+        """Forget the message held for ``latest_of``, if any: it is no longer wanted."""
+        self.held.pop(latest_of, None)
+
+    def _write_prepared(self, message: PreparedMessage) -> None:
         self.core.send_prepared(message)
         metrics.MESSAGES_OUT.inc()
         self._flush()
-        return True
 
     def close(self, reason: str) -> None:
         """Start the closing handshake, with ``reason`` as the Close body."""

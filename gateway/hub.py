@@ -51,9 +51,16 @@ ALIVE_TTL = 10.0
 
 
 class Outbox(Protocol):
-    """What the hub needs of a client connection: sending without waiting."""
+    """What the hub needs of a client connection: sending without waiting.
 
-    def send_prepared(self, message: PreparedMessage) -> bool: ...
+    ``send_prepared(message, latest_of=channel)`` conflates: while the client is too slow
+    to take every message, only the latest one of each ``latest_of`` is kept, and sent
+    when it catches up (docs/BUS.md, "Conflation"); ``drop_held(channel)`` forgets it.
+    """
+
+    def send_prepared(self, message: PreparedMessage, latest_of: str | None = None) -> bool: ...
+
+    def drop_held(self, latest_of: str) -> None: ...
 
     def close(self, reason: str) -> None: ...
 
@@ -69,6 +76,8 @@ class Link:
     outbox: Outbox
     #: The topic channels this connection receives.
     channels: set[str] = field(default_factory=set)
+    #: Those of them it receives conflated: the latest message only, while it is slow.
+    conflated: set[str] = field(default_factory=set)
     #: The ``seq`` of the connection's next envelope.
     next_seq: int = 0
 
@@ -224,7 +233,7 @@ class Hub:
             logger.warning("! dropped a topic message that is not UTF-8 on %s", channel)
             return
         for link in list(self.subscribers.get(channel, ())):
-            link.outbox.send_prepared(message)
+            link.outbox.send_prepared(message, channel if channel in link.conflated else None)
 
     async def _execute(self, command: Send | Subscribe | Unsubscribe | Close | Canary) -> None:
         if isinstance(command, Canary):
@@ -245,15 +254,20 @@ class Hub:
                 link.outbox.send_prepared(PreparedMessage.binary(data, self.fragment_size))
             case Send(payload=payload):
                 link.outbox.send_prepared(PreparedMessage.text(payload, self.fragment_size))
-            case Subscribe(topic=topic):
-                await self._subscribe(link, topic_channel(topic))
+            case Subscribe(topic=topic, conflate=conflate):
+                await self._subscribe(link, topic_channel(topic), conflate)
             case Unsubscribe(topic=topic):
                 await self._unsubscribe(link, topic_channel(topic))
             case Close(reason=reason):
                 link.outbox.close(reason)
 
-    async def _subscribe(self, link: Link, channel: str) -> None:
+    async def _subscribe(self, link: Link, channel: str, conflate: bool) -> None:
         link.channels.add(channel)
+        # Subscribing again changes how the connection receives the topic.
+        if conflate:
+            link.conflated.add(channel)
+        else:
+            link.conflated.discard(channel)
         links = self.subscribers.setdefault(channel, set())
         links.add(link)
         if len(links) == 1:
@@ -261,6 +275,10 @@ class Hub:
 
     async def _unsubscribe(self, link: Link, channel: str) -> None:
         link.channels.discard(channel)
+        if channel in link.conflated:
+            link.conflated.discard(channel)
+            # Sent later, it would arrive after the service's answer to the unsubscribe.
+            link.outbox.drop_held(channel)
         links = self.subscribers.get(channel, set())
         links.discard(link)
         if not links and self.subscribers.pop(channel, None) is not None:

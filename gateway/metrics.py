@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "BYTES_IN",
     "BYTES_OUT",
+    "CONFLATED",
     "HANDSHAKES",
     "MESSAGES_IN",
     "MESSAGES_OUT",
@@ -32,6 +33,10 @@ UNDELIVERED = Counter(
     ["reason"],
 )
 SLOW_CLOSES = Counter("wslab_slow_closes", "Clients closed because they read too slowly")
+CONFLATED = Counter(
+    "wslab_conflated_messages",
+    "Conflated topic messages never sent to a slow client: a newer one of the topic replaced them",
+)
 REDIS_ROUND_TRIP = Histogram(
     "wslab_redis_round_trip_seconds",
     "Time for the readiness canary to go through Redis pub/sub and back",

@@ -41,6 +41,17 @@ class Settings:
     max_message_size: int = setting(
         "WSLAB_MAX_MESSAGE_SIZE", 2**20, "largest message accepted from a client, bytes"
     )
+    slow_write_buffer: int = setting(
+        "WSLAB_SLOW_WRITE_BUFFER",
+        64 * 1024,
+        "bytes waiting to be sent to a client beyond which it is slow: its conflated topics"
+        " keep only their latest message",
+    )
+    max_write_buffer: int = setting(
+        "WSLAB_MAX_WRITE_BUFFER",
+        2**20,
+        "bytes waiting to be sent to a client beyond which it is closed as too slow",
+    )
     ready_timeout: float = setting(
         "WSLAB_READY_TIMEOUT", 1.0, "seconds /readyz waits for its canary through Redis"
     )
@@ -54,6 +65,11 @@ class Settings:
             value = getattr(self, field.name)
             if isinstance(value, int | float) and value <= 0:
                 raise ValueError(f"{field.metadata['env']} must be positive, not {value}")
+        if self.slow_write_buffer >= self.max_write_buffer:
+            raise ValueError(
+                f"WSLAB_SLOW_WRITE_BUFFER ({self.slow_write_buffer}) must be below"
+                f" WSLAB_MAX_WRITE_BUFFER ({self.max_write_buffer})"
+            )
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"WSLAB_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
 

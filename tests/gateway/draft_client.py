@@ -323,14 +323,33 @@ def check_switch(response: Response, location: str, origin: str) -> None:
             raise ProtocolViolation(msg)
 
 
+@dataclass
+class RawConnection:
+    """A handshake done on a raw socket that nothing reads: see :func:`connect_socket`."""
+
+    sock: socket.socket
+    response: Response
+    client_nonce: bytes
+    server_nonce: bytes
+
+    async def start_reading(self) -> DraftClient:
+        """Read and write the socket with asyncio streams from now on, as a DraftClient."""
+        reader, writer = await asyncio.open_connection(sock=self.sock)
+        return DraftClient(reader, writer, self.response, self.client_nonce, self.server_nonce)
+
+    def close(self) -> None:
+        """Close the socket, unless :meth:`start_reading` handed it over."""
+        self.sock.close()
+
+
 async def connect_socket(
     host: str, port: int, resource: str, *, receive_buffer: int
-) -> socket.socket:
+) -> RawConnection:
     """Complete a handshake on a raw non-blocking socket, and return it.
 
     Nothing reads from the socket afterwards unless the caller does: a client that never
-    reads. ``receive_buffer`` sets SO_RCVBUF before connecting, so that the kernel's buffer
-    and the TCP window stay small.
+    reads, until :meth:`RawConnection.start_reading`. ``receive_buffer`` sets SO_RCVBUF
+    before connecting, so that the kernel's buffer and the TCP window stay small.
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -351,10 +370,11 @@ async def connect_socket(
                     raise ProtocolViolation("the server closed during the handshake")
                 received += data
         end = received.index(_HEAD_END) + len(_HEAD_END)
-        check_switch(parse_head(received[:end]), f"ws://{host}:{port}{resource}", ORIGIN)
+        response = parse_head(received[:end])
+        check_switch(response, f"ws://{host}:{port}{resource}", ORIGIN)
         server_nonce = check_server_hello(received[end : end + SERVER_HELLO_SIZE], nonce)
         await loop.sock_sendall(sock, client_hello(nonce, server_nonce))
     except BaseException:
         sock.close()
         raise
-    return sock
+    return RawConnection(sock, response, nonce, server_nonce)

@@ -12,6 +12,7 @@ state reaches every connection::
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -79,3 +80,13 @@ async def run_server(app: Any, **options: Any) -> AsyncIterator[RunningServer]:
             server.force_exit = True
             await task
             raise
+
+
+def shrink_send_buffer(transport: asyncio.BaseTransport, size: int = 4096) -> None:
+    """Fix the kernel's send buffer of one of the server's connections at about ``size``.
+
+    On loopback, Linux grows a socket's send buffer up to megabytes (``tcp_wmem``): a
+    client that does not read would have to leave that much unread before the transport's
+    own buffer, and flow control, come into play. Tests of slow clients shrink it.
+    """
+    transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bus import Close, Envelope, Send, Subscribe, topic_channel
 from gateway import Settings, create_app
+from gateway.draft import DraftProtocol
+from gateway.hub import Hub
 from tests.gateway.draft_client import (
     BINARY,
     CLOSE,
@@ -29,11 +31,15 @@ from tests.gateway.draft_client import (
     TIMEOUT,
     DraftClient,
     Frame,
+    connect_socket,
+    frame,
     http_exchange,
     opening_request,
 )
-from tests.gateway.server import RunningServer, run_server
+from tests.gateway.metrics import sample
+from tests.gateway.server import RunningServer, run_server, shrink_send_buffer
 from tests.gateway.service import FakeService, wait_subscribers
+from wsdraft import State
 
 GATEWAY = "gw-app"
 
@@ -112,6 +118,7 @@ async def test_metrics_lists_the_wslab_metrics(server: RunningServer) -> None:
         "wslab_bytes_out_total": "counter",
         "wslab_undelivered_total": "counter",
         "wslab_slow_closes_total": "counter",
+        "wslab_conflated_messages_total": "counter",
         "wslab_redis_round_trip_seconds": "histogram",
     }
     lines = response.text.splitlines()
@@ -287,6 +294,149 @@ async def test_a_path_with_no_route_is_refused(server: RunningServer) -> None:
     response = await http_exchange(server.host, server.port, request)
     assert response.status == 403
     assert response.body == b"the server refused the connection\n"
+
+
+# Slow clients: conflated topics and the others.
+
+
+@pytest.fixture
+async def slow_server(redis_url: str) -> AsyncIterator[tuple[RunningServer, Hub]]:
+    """The gateway, and its hub, where 4 KiB waiting make a client slow, and 16 KiB too slow."""
+    settings = Settings(
+        redis_url=redis_url, gateway_id=GATEWAY, slow_write_buffer=4096, max_write_buffer=16384
+    )
+    app = create_app(settings)
+    async with run_server(app) as server:
+        await wait_ready(server)
+        yield server, app.state.hub
+
+
+def outbox_of(hub: Hub, conn: str) -> DraftProtocol:
+    outbox = hub.links[conn].outbox
+    assert isinstance(outbox, DraftProtocol)
+    return outbox
+
+
+SYMBOLS = ("AAPL", "IBM", "MSFT")
+QUOTES = [topic_channel(f"quotes.{symbol}") for symbol in SYMBOLS]
+
+
+def quote(symbol: str, seq: int) -> str:
+    """A quote as the stock service publishes it."""
+    message = {"type": "quote", "symbol": symbol, "price": 27.91, "seq": seq, "ts": 1.5 + seq}
+    return json.dumps(message)
+
+
+async def test_a_slow_client_catches_up_with_the_latest_quotes_while_a_fast_one_gets_them_all(
+    slow_server: tuple[RunningServer, Hub], client: redis.Redis
+) -> None:
+    server, hub = slow_server
+    async with FakeService(client, "stocks") as stocks:
+        fast = await connect(server, "/stocks")
+        fast_conn = (await stocks.next_envelope()).conn
+        raw = await connect_socket(server.host, server.port, "/stocks", receive_buffer=4096)
+        slow_conn = (await stocks.next_envelope()).conn
+        for conn in (fast_conn, slow_conn):
+            for symbol in SYMBOLS:
+                topic = f"quotes.{symbol}"
+                await stocks.command(GATEWAY, Subscribe(conn=conn, topic=topic, conflate=True))
+        # Commands run in order: once this arrives, every subscription is in place.
+        await stocks.command(GATEWAY, Send(conn=fast_conn, payload="subscribed"))
+        assert await fast.recv_text() == "subscribed"
+        for channel in QUOTES:
+            await wait_subscribers(client, channel, 1)
+        outbox = outbox_of(hub, slow_conn)
+        shrink_send_buffer(outbox.transport)
+        before = sample("wslab_conflated_messages_total")
+
+        def conflated() -> float:
+            """Quotes not sent to the slow client so far: newer ones replaced them."""
+            return sample("wslab_conflated_messages_total") - before
+
+        async def publish(seq: int) -> None:
+            """Publish a quote of each symbol; the fast client reads each one."""
+            for symbol, channel in zip(SYMBOLS, QUOTES, strict=True):
+                assert await client.publish(channel, quote(symbol, seq)) == 1
+            for symbol in SYMBOLS:
+                assert await fast.recv_text() == quote(symbol, seq)
+
+        # The kernel may take a little more now and then, and the client catch up for a
+        # moment: publish until the client is slow and has missed 20 quotes of each symbol.
+        last = 0
+        async with asyncio.timeout(TIMEOUT):
+            while len(outbox.held) < len(SYMBOLS) or conflated() < 20 * len(SYMBOLS):
+                last += 1
+                await publish(last)
+        # One quote held per symbol, whatever the number published: its last.
+        held = {channel: b"".join(message.frames) for channel, message in outbox.held.items()}
+        assert held == {
+            channel: frame(TEXT, quote(symbol, last).encode())
+            for symbol, channel in zip(SYMBOLS, QUOTES, strict=True)
+        }
+
+        slow = await raw.start_reading()
+        received: list[str] = []
+        pending = set(SYMBOLS)
+        while pending:
+            received.append(await slow.recv_text())
+            message = json.loads(received[-1])
+            if message["seq"] == last:
+                pending.remove(message["symbol"])
+        # The held quotes come last, and each symbol's quotes in order.
+        assert sorted(received[-len(SYMBOLS) :]) == [quote(symbol, last) for symbol in SYMBOLS]
+        messages = [json.loads(text) for text in received]
+        for symbol in SYMBOLS:
+            seqs = [message["seq"] for message in messages if message["symbol"] == symbol]
+            assert seqs == sorted(set(seqs))
+        # Each quote published was either sent to the slow client or replaced by a newer one.
+        assert len(received) + conflated() == last * len(SYMBOLS)
+        assert outbox.held == {}
+
+        for drafter in (fast, slow):
+            await drafter.close()
+            assert (await stocks.next_envelope()).kind == "close"
+
+
+async def test_a_slow_client_of_a_topic_without_conflation_is_closed_as_too_slow(
+    slow_server: tuple[RunningServer, Hub], client: redis.Redis
+) -> None:
+    server, hub = slow_server
+    lobby = topic_channel("chat.lobby")
+    async with FakeService(client, "chat") as chat:
+        fast = await connect(server, "/chat")
+        fast_conn = (await chat.next_envelope()).conn
+        raw = await connect_socket(server.host, server.port, "/chat", receive_buffer=4096)
+        slow_conn = (await chat.next_envelope()).conn
+        for conn in (fast_conn, slow_conn):
+            await chat.command(GATEWAY, Subscribe(conn=conn, topic="chat.lobby"))
+        await chat.command(GATEWAY, Send(conn=fast_conn, payload="subscribed"))
+        assert await fast.recv_text() == "subscribed"
+        await wait_subscribers(client, lobby, 1)
+        outbox = outbox_of(hub, slow_conn)
+        shrink_send_buffer(outbox.transport)
+        before = sample("wslab_slow_closes_total")
+
+        said: list[str] = []
+        async with asyncio.timeout(TIMEOUT):
+            while outbox.core.state is State.OPEN:
+                said.append(json.dumps({"type": "say", "seq": len(said) + 1, "text": "x" * 1000}))
+                assert await client.publish(lobby, said[-1]) == 1
+                assert await fast.recv_text() == said[-1]
+        assert sample("wslab_slow_closes_total") == before + 1
+        assert outbox.held == {}
+
+        slow = await raw.start_reading()
+        received: list[str] = []
+        while (got := await slow.recv_frame()).opcode != CLOSE:
+            received.append(got.payload.decode())
+        assert got.payload == b"too slow: messages are piling up"
+        assert received == said[: len(received)]
+        await slow.send(CLOSE, got.payload)
+        assert await slow.read_to_eof() == b""
+        await slow.aclose()
+        assert (await chat.next_envelope()).kind == "close"
+        await fast.close()
+        assert (await chat.next_envelope()).kind == "close"
 
 
 # Settings reach the draft layer.

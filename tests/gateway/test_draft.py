@@ -36,7 +36,7 @@ from tests.gateway.draft_client import (
     opening_request,
 )
 from tests.gateway.metrics import handshakes, sample
-from tests.gateway.server import RunningServer, run_server
+from tests.gateway.server import RunningServer, run_server, shrink_send_buffer
 from wsdraft import HandshakeRejected, Limits, PreparedMessage, State
 
 
@@ -579,7 +579,7 @@ async def test_send_prepared_writes_the_same_frames_to_every_connection(
 async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> None:
     settings = DraftSettings(max_write_buffer=64 * 1024, limits=Limits(close_timeout=0.2))
     async with run_server(make_app(seen, settings)) as server:
-        sock = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
+        raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
         try:
             outbox = await seen.outbox()
             message = PreparedMessage.text("x" * 16_384, 65536)
@@ -593,7 +593,96 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> 
             # The Close cannot get through either: the connection is dropped at close_timeout.
             assert await seen.get() == DISCONNECT_LOST
         finally:
-            sock.close()
+            raw.close()
+
+
+# The outbox: conflation.
+
+# A slow client: the transport's high-water mark is low, so that a few messages make it slow.
+SLOW = DraftSettings(slow_write_buffer=4096, max_write_buffer=64 * 1024)
+
+
+def text(value: str) -> PreparedMessage:
+    return PreparedMessage.text(value, 65536)
+
+
+async def make_slow(outbox: DraftProtocol) -> list[str]:
+    """Write messages to a client that does not read until it is slow; return them."""
+    shrink_send_buffer(outbox.transport)
+    written: list[str] = []
+    async with asyncio.timeout(TIMEOUT):
+        while outbox.writable.is_set():
+            written.append(f"{len(written):04} " + "x" * 1000)
+            assert outbox.send_prepared(text(written[-1])) is True
+            await asyncio.sleep(0)
+    return written
+
+
+async def read_texts(client: DraftClient, count: int) -> list[str]:
+    return [await client.recv_text() for _ in range(count)]
+
+
+async def test_a_slow_client_gets_the_latest_message_of_each_key_when_it_catches_up(
+    seen: Seen,
+) -> None:
+    async with run_server(make_app(seen, SLOW)) as server:
+        raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
+        outbox = await seen.outbox()
+        written = await make_slow(outbox)
+        before = sample("wslab_conflated_messages_total")
+        for n in range(10):
+            for key in ("MSFT", "AAPL"):
+                assert outbox.send_prepared(text(f"{key} {n}"), latest_of=key) is True
+        # Others are written at once, held messages or not.
+        assert outbox.send_prepared(text("a reply")) is True
+        assert outbox.held == {"MSFT": text("MSFT 9"), "AAPL": text("AAPL 9")}
+        assert sample("wslab_conflated_messages_total") == before + 18
+
+        client = await raw.start_reading()
+        expected = [*written, "a reply", "MSFT 9", "AAPL 9"]
+        assert await read_texts(client, len(expected)) == expected
+        assert outbox.held == {}
+        assert outbox.writable.is_set()
+        await client.close()
+        await seen.get()
+
+
+async def test_conflated_messages_never_close_a_slow_client(seen: Seen) -> None:
+    async with run_server(make_app(seen, SLOW)) as server:
+        raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
+        outbox = await seen.outbox()
+        written = await make_slow(outbox)
+        waiting = outbox.transport.get_write_buffer_size()
+        # Sixteen times max_write_buffer, in vain.
+        big = "x" * 16_384
+        for n in range(64):
+            assert outbox.send_prepared(text(f"{n:02} {big}"), latest_of="big") is True
+        assert outbox.transport.get_write_buffer_size() == waiting
+        assert outbox.core.state is State.OPEN
+
+        client = await raw.start_reading()
+        expected = [*written, f"63 {big}"]
+        assert await read_texts(client, len(expected)) == expected
+        await client.close()
+        await seen.get()
+
+
+async def test_a_dropped_key_is_not_sent_when_the_client_catches_up(seen: Seen) -> None:
+    async with run_server(make_app(seen, SLOW)) as server:
+        raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
+        outbox = await seen.outbox()
+        written = await make_slow(outbox)
+        for key in ("MSFT", "AAPL", "IBM"):
+            assert outbox.send_prepared(text(key), latest_of=key) is True
+        outbox.drop_held("AAPL")
+        outbox.drop_held("NVDA")  # never held: nothing happens
+        assert list(outbox.held) == ["MSFT", "IBM"]
+
+        client = await raw.start_reading()
+        expected = [*written, "MSFT", "IBM"]
+        assert await read_texts(client, len(expected)) == expected
+        await client.close()
+        await seen.get()
 
 
 # Metrics.

@@ -47,17 +47,30 @@ class Closed:
 
 
 class RecordingOutbox:
-    """An Outbox that records what the hub gives it."""
+    """An Outbox that records what the hub gives it.
+
+    Attributes:
+        sent: the messages, in order.
+        latest_of: the ``latest_of`` of each message sent.
+        dropped: the keys of ``drop_held`` calls, in order.
+        closed: the reasons of ``close`` calls, in order.
+    """
 
     def __init__(self) -> None:
         self.sent: list[PreparedMessage] = []
+        self.latest_of: list[str | None] = []
+        self.dropped: list[str] = []
         self.closed: list[str] = []
         self._events: asyncio.Queue[PreparedMessage | Closed] = asyncio.Queue()
 
-    def send_prepared(self, message: PreparedMessage) -> bool:
+    def send_prepared(self, message: PreparedMessage, latest_of: str | None = None) -> bool:
         self.sent.append(message)
+        self.latest_of.append(latest_of)
         self._events.put_nowait(message)
         return True
+
+    def drop_held(self, latest_of: str) -> None:
+        self.dropped.append(latest_of)
 
     def close(self, reason: str) -> None:
         self.closed.append(reason)
@@ -454,6 +467,62 @@ async def test_a_topic_message_that_is_not_utf8_is_dropped(
     assert [record.getMessage() for record in caplog.records] == [
         "! dropped a topic message that is not UTF-8 on wslab:topic:chat.lobby"
     ]
+
+
+# Conflated topics.
+
+
+async def test_messages_of_a_conflated_topic_go_out_as_the_latest_of_its_channel(
+    hub: Hub, service: FakeService, client: redis.Redis
+) -> None:
+    outbox = RecordingOutbox()
+    link = await hub.open("chat", "/chat", "", outbox)
+    quotes, lobby = topic_channel("quotes.MSFT"), topic_channel("chat.lobby")
+    await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
+    await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
+    await wait_subscribers(client, quotes, 1)
+    await wait_subscribers(client, lobby, 1)
+    assert link.conflated == {quotes}
+
+    assert await client.publish(quotes, "MSFT 27.91") == 1
+    assert await outbox.next() == text("MSFT 27.91")
+    assert await client.publish(lobby, "hello lobby") == 1
+    assert await outbox.next() == text("hello lobby")
+    await service.command(GATEWAY, Send(conn=link.id, payload="a reply"))
+    assert await outbox.next() == text("a reply")
+    assert outbox.latest_of == [quotes, None, None]
+
+
+async def test_subscribing_again_without_conflate_sends_every_message(
+    hub: Hub, service: FakeService, client: redis.Redis
+) -> None:
+    outbox = RecordingOutbox()
+    link = await hub.open("chat", "/chat", "", outbox)
+    quotes = topic_channel("quotes.MSFT")
+    await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
+    await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT"))
+    await wait_subscribers(client, quotes, 1)
+    await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
+    assert await outbox.next() == text("marker")
+    assert link.conflated == set()
+
+    assert await client.publish(quotes, "MSFT 27.91") == 1
+    assert await outbox.next() == text("MSFT 27.91")
+    assert outbox.latest_of == [None, None]
+
+
+async def test_unsubscribing_from_a_conflated_topic_drops_its_held_message(
+    hub: Hub, service: FakeService, client: redis.Redis
+) -> None:
+    outbox = RecordingOutbox()
+    link = await hub.open("chat", "/chat", "", outbox)
+    for topic, conflate in (("quotes.MSFT", True), ("chat.lobby", False)):
+        await service.command(GATEWAY, Subscribe(conn=link.id, topic=topic, conflate=conflate))
+        await service.command(GATEWAY, Unsubscribe(conn=link.id, topic=topic))
+    await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
+    assert await outbox.next() == text("marker")
+    assert outbox.dropped == [topic_channel("quotes.MSFT")]
+    assert link.channels == link.conflated == set()
 
 
 # Readiness.

@@ -26,6 +26,15 @@ VARIABLES = {
     "WSLAB_ORIGINS": ("''", "comma-separated Origin values accepted; empty accepts any"),
     "WSLAB_MAX_CONNECTIONS": ("10000", "draft connections beyond this get 503"),
     "WSLAB_MAX_MESSAGE_SIZE": ("1048576", "largest message accepted from a client, bytes"),
+    "WSLAB_SLOW_WRITE_BUFFER": (
+        "65536",
+        "bytes waiting to be sent to a client beyond which it is slow: its conflated topics keep"
+        " only their latest message",
+    ),
+    "WSLAB_MAX_WRITE_BUFFER": (
+        "1048576",
+        "bytes waiting to be sent to a client beyond which it is closed as too slow",
+    ),
     "WSLAB_READY_TIMEOUT": ("1.0", "seconds /readyz waits for its canary through Redis"),
     "WSLAB_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
 }
@@ -52,6 +61,8 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         origins="",
         max_connections=10_000,
         max_message_size=1_048_576,
+        slow_write_buffer=65_536,
+        max_write_buffer=1_048_576,
         ready_timeout=1.0,
         log_level="INFO",
     )
@@ -69,6 +80,8 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_ORIGINS": "http://a.example,https://b.example:8443",
         "WSLAB_MAX_CONNECTIONS": "5",
         "WSLAB_MAX_MESSAGE_SIZE": "4096",
+        "WSLAB_SLOW_WRITE_BUFFER": "8192",
+        "WSLAB_MAX_WRITE_BUFFER": "32768",
         "WSLAB_READY_TIMEOUT": "0.25",
         "WSLAB_LOG_LEVEL": "DEBUG",
     }
@@ -82,6 +95,8 @@ def test_each_variable_sets_its_setting() -> None:
         origins="http://a.example,https://b.example:8443",
         max_connections=5,
         max_message_size=4096,
+        slow_write_buffer=8192,
+        max_write_buffer=32768,
         ready_timeout=0.25,
         log_level="DEBUG",
     )
@@ -180,6 +195,8 @@ def test_a_bad_variable_is_a_usage_error_naming_it(
         ("port", 0),
         ("max_connections", -1),
         ("max_message_size", 0),
+        ("slow_write_buffer", 0),
+        ("max_write_buffer", -1),
         ("ready_timeout", 0.0),
     ],
 )
@@ -188,6 +205,15 @@ def test_numbers_must_be_positive(name: str, value: float) -> None:
     with pytest.raises(ValueError) as excinfo:
         Settings(**{name: value})
     assert str(excinfo.value) == f"{env} must be positive, not {value}"
+
+
+@pytest.mark.parametrize("slow", [32768, 65536])
+def test_the_slow_write_buffer_must_be_below_the_max_write_buffer(slow: int) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        Settings(slow_write_buffer=slow, max_write_buffer=32768)
+    assert str(excinfo.value) == (
+        f"WSLAB_SLOW_WRITE_BUFFER ({slow}) must be below WSLAB_MAX_WRITE_BUFFER (32768)"
+    )
 
 
 def test_the_log_level_is_one_of_four() -> None:
