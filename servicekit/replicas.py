@@ -13,10 +13,16 @@ The other replicas are its standbys: they keep the partition's envelopes of the 
 last owner did not: after each envelope the owner records its ``seq`` in
 ``wslab:svc:<service>:done:<conn>``, so the new owner knows where each connection is.
 
+A partition is free when its owner released it (the key then holds an empty string for a
+while) or died (the key expired). A replica takes no partition until it has listened for
+two leases, unless no other replica lives: so the envelopes a dead owner left unhandled
+are taken over by a replica that kept them, not by one that started after they were sent.
+
 Replicas share the partitions evenly: each one registers in ``wslab:svc:<service>:replicas``
-and owns at most ``ceil(count / replicas)``. A new replica registers only after one lease
-of listening, so that what its partitions' owners leave unhandled when they hand them over
-is among the envelopes it kept. See docs/ARCHITECTURE.md, "Service replicas".
+after its first two leases, and aims at ``ceil(count / replicas)`` partitions. An owner
+with more releases the extra ones, which only replicas with fewer take; a partition whose
+owner died is taken by any replica, whatever its share, and shared out again afterwards.
+See docs/ARCHITECTURE.md, "Service replicas".
 """
 
 from __future__ import annotations
@@ -60,10 +66,20 @@ return 0
 """Renews a lease held by ARGV[1] (or takes it back if it expired and nobody took it);
 returns 0 if another replica holds it. KEYS: the lease. ARGV: the replica, the lease in ms."""
 
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+TAKE = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= '' then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
 """
-"""Deletes a lease if ARGV[1] holds it. KEYS: the lease."""
+"""Takes a free lease (missing, or released: empty) for ARGV[1]; returns 1 if it did.
+KEYS: the lease. ARGV: the replica, the lease in ms."""
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], '', 'PX', ARGV[2]) end
+"""
+"""Marks a lease held by ARGV[1] released, for ARGV[2] ms (then it is missing, as if its
+owner had died). KEYS: the lease."""
 
 Handle: TypeAlias = Callable[[bus.Envelope], Awaitable[None]]
 
@@ -106,8 +122,10 @@ class Partitions:
             partition: collections.deque(maxlen=limit) for partition in range(count)
         }
         self._renew: AsyncScript = client.register_script(RENEW)
+        self._take: AsyncScript = client.register_script(TAKE)
         self._release: AsyncScript = client.register_script(RELEASE)
-        self._started = time.monotonic()
+        # When this replica started listening, or None while it is not.
+        self._started: float | None = None
 
     def of(self, conn: str) -> int:
         """Return the partition of a connection."""
@@ -145,14 +163,17 @@ class Partitions:
         await self.redis.set(self.done_key(envelope.conn), envelope.seq, ex=ttl)
 
     async def balance(self, lock: asyncio.Lock, handle: Handle) -> None:
-        """Renew this replica's leases, hand over its extra partitions, take free ones.
+        """Renew this replica's leases, release its extra partitions, take free ones.
 
-        Call it every third of ``lease``. Handing over and taking over happen under
-        ``lock``, the lock the caller holds while it handles an envelope: a partition is
-        never handed over in the middle of one. ``handle`` runs each kept envelope of a
-        taken partition that its last owner did not handle.
+        Call it every third of ``lease``. Releasing and taking over happen under ``lock``,
+        the lock the caller holds while it handles an envelope: a partition is never
+        released in the middle of one. ``handle`` runs each kept envelope of a taken
+        partition that its last owner did not handle.
         """
-        target = math.ceil(self.count / await self._replicas())
+        if self._started is None:
+            self._started = time.monotonic()
+        others = await self._others()
+        target = math.ceil(self.count / (others + 1))
         for partition in sorted(self.owned):
             if not await self._renew(
                 keys=[self.lease_key(partition)], args=[self.replica, self._lease_ms]
@@ -160,44 +181,63 @@ class Partitions:
                 self.owned.discard(partition)
                 logger.warning("! lost partition %d to another replica", partition)
         extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]
-        others = [partition for partition in range(self.count) if partition not in self.owned]
-        holders = await self.redis.mget([self.lease_key(partition) for partition in others])
-        free = [partition for partition, holder in zip(others, holders, strict=True) if not holder]
-        free = free[: max(0, target - len(self.owned))]
+        free: list[int] = []
+        if others == 0 or self._listened >= 2 * self.lease:
+            candidates = [
+                partition for partition in range(self.count) if partition not in self.owned
+            ]
+            holders = await self.redis.mget([self.lease_key(partition) for partition in candidates])
+            released = [p for p, holder in zip(candidates, holders, strict=True) if holder == b""]
+            orphaned = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
+            free = released[: max(0, target - len(self.owned))] + orphaned
         if not extra and not free:
             return
         async with lock:
             for partition in extra:
                 await self.release(partition)
             for partition in free:
-                if await self.redis.set(
-                    self.lease_key(partition), self.replica, px=self._lease_ms, nx=True
+                if await self._take(
+                    keys=[self.lease_key(partition)], args=[self.replica, self._lease_ms]
                 ):
                     await self._take_over(partition, handle)
 
     async def release(self, partition: int | None = None) -> None:
-        """Hand over one partition, or all of them and this replica's registration."""
+        """Release one partition, or all of them and this replica's registration."""
         partitions = set(self.owned) if partition is None else {partition}
+        window_ms = max(1, round(self.window * 1000))
         for released in sorted(partitions):
             self.owned.discard(released)
-            await self._release(keys=[self.lease_key(released)], args=[self.replica])
+            await self._release(keys=[self.lease_key(released)], args=[self.replica, window_ms])
         if partition is None:
             await self.redis.zrem(self.replicas_key, self.replica)
         if partitions:
             logger.info("= released partitions %s", sorted(partitions))
 
-    async def _replicas(self) -> int:
-        """Register this replica once it listened one lease; return how many are live."""
+    def deaf(self) -> None:
+        """Say that this replica does not receive the envelopes now (Redis is away).
+
+        It owns nothing from now on, since it cannot handle its partitions' envelopes: its
+        leases expire, for another replica to take. Once it hears again, it takes partitions
+        as a new replica does.
+        """
+        if self.owned:
+            logger.warning("! not receiving envelopes: giving up partitions %s", sorted(self.owned))
+        self.owned.clear()
+        self._started = None
+
+    async def _others(self) -> int:
+        """Register this replica once it listened two leases; return how many others live."""
         now = time.time()
-        if time.monotonic() - self._started >= self.lease:
+        if self._listened >= 2 * self.lease:
             await self.redis.zadd(self.replicas_key, {self.replica: now + self.lease})
         await self.redis.zremrangebyscore(self.replicas_key, "-inf", now)
-        others = [
-            replica
-            for replica in await self.redis.zrange(self.replicas_key, 0, -1)
-            if replica not in (self.replica, self.replica.encode())
-        ]
-        return len(others) + 1
+        replicas = await self.redis.zrange(self.replicas_key, 0, -1)
+        return len([replica for replica in replicas if replica != self.replica.encode()])
+
+    @property
+    def _listened(self) -> float:
+        """Seconds since this replica started listening."""
+        return 0.0 if self._started is None else time.monotonic() - self._started
 
     async def _take_over(self, partition: int, handle: Handle) -> None:
         """Handle the kept envelopes its last owner did not, then own the partition."""

@@ -210,6 +210,9 @@ class Service:
     async def _balance(self) -> None:
         """Share the partitions with the other replicas, every third of a lease."""
         while True:
+            if not self.subscriber.connected.is_set():
+                self.partitions.deaf()
+                await self.subscriber.connected.wait()
             try:
                 await self.partitions.balance(self._busy, self._handle_once)
             except Exception as exc:  # Redis is down: the leases wait, or expire.

@@ -175,6 +175,33 @@ async def test_a_killed_replicas_connections_are_taken_over_with_nothing_lost_or
     }
 
 
+async def test_a_killed_replica_is_taken_over_by_one_that_kept_its_envelopes_not_a_newcomer(
+    replicas: Replicas, gateway: FakeGateway
+) -> None:
+    first = replicas.start("first")
+    await until(lambda: len(first.partitions.owned) == 8)
+    second = replicas.start("second")
+    await until(lambda: len(second.partitions.owned) == 4)
+    for n in range(CONNECTIONS):
+        await gateway.open(gateway.conn(n))
+    await until(lambda: len(replicas.handled) >= CONNECTIONS)
+
+    await replicas.kill("second")  # and it restarts at once, as a new replica:
+    for n in range(CONNECTIONS):  # sent before the newcomer listens: only first has them.
+        await gateway.message(gateway.conn(n), "while down")
+    third = replicas.start("third")
+    await until(lambda: third.subscriber.connected.is_set())
+    for n in range(CONNECTIONS):
+        await gateway.close(gateway.conn(n))
+    await until(lambda: len(replicas.handled) >= CONNECTIONS * 3)
+    await until(lambda: len(third.partitions.owned) > 0)  # It gets its share later.
+    await replicas.stop_all()
+
+    assert by_connection(replicas.handled) == {
+        gateway.conn(n): [0, 1, 2] for n in range(CONNECTIONS)
+    }
+
+
 async def test_a_stopping_replica_hands_its_partitions_over_without_waiting_for_its_lease(
     redis_url: str, tmp_path: Path, gateway: FakeGateway
 ) -> None:
