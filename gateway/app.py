@@ -1,23 +1,29 @@
-"""The gateway's FastAPI application: draft endpoints, health, readiness and metrics."""
+"""The gateway's FastAPI application: draft endpoints, health, readiness, metrics, quotes."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as redis
-from fastapi import FastAPI, Response, WebSocket
+from fastapi import FastAPI, HTTPException, Query, Response, WebSocket
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 
 from wsdraft import Limits
 
 from .draft import OUTBOX, SETTINGS, DraftSettings
 from .hub import Hub
+from .quotes import UNAVAILABLE, Quotes, Unavailable, parse_symbols, read_quotes
 from .settings import Settings
 
 __all__ = ["create_app"]
+
+logger = logging.getLogger("wslab.gateway")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -35,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         await hub.start()
         app.state.hub = hub
+        app.state.redis = client
         try:
             yield {
                 SETTINGS: DraftSettings(
@@ -75,6 +82,35 @@ def create_app(settings: Settings) -> FastAPI:
     async def metrics() -> Response:
         """Prometheus metrics: connections, handshakes, messages, bytes, Redis round trip."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/api/quotes",
+        summary="Latest stock quotes",
+        response_description="The latest quotes",
+        responses={503: {"model": Unavailable, "description": "Redis is down or too slow"}},
+    )
+    async def quotes(
+        # A default rather than Annotated: the description depends on the settings, and
+        # annotations are evaluated at module level.
+        symbols: str | None = Query(
+            None,
+            description="Comma-separated ticker symbols, in any case; duplicates count once."
+            f" At most {settings.max_quote_symbols} (422 beyond). Without it: every symbol"
+            " quoted.",
+            openapi_examples={"two symbols": {"value": "MSFT,AAPL"}},
+        ),
+    ) -> Quotes:
+        """The latest quote of each symbol asked, as the stock service last published it
+        on `quotes.<SYMBOL>`, in the order asked; without `symbols`, of every symbol, by
+        symbol. A symbol without a quote (not quoted, or not yet) is listed in `unknown`.
+        """
+        asked = None if symbols is None else parse_symbols(symbols, settings.max_quote_symbols)
+        try:
+            async with asyncio.timeout(settings.quotes_timeout):
+                return await read_quotes(app.state.redis, asked)
+        except (TimeoutError, RedisError) as exc:
+            logger.warning("! cannot read the quotes: %s", exc or "timed out")
+            raise HTTPException(503, UNAVAILABLE) from None
 
     for path, service in settings.route_table.items():
         app.add_api_websocket_route(path, _endpoint(service), name=service)

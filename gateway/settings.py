@@ -55,6 +55,12 @@ class Settings:
     ready_timeout: float = setting(
         "WSLAB_READY_TIMEOUT", 1.0, "seconds /readyz waits for its canary through Redis"
     )
+    max_quote_symbols: int = setting(
+        "WSLAB_MAX_QUOTE_SYMBOLS", 100, "symbols one GET /api/quotes may ask for"
+    )
+    quotes_timeout: float = setting(
+        "WSLAB_QUOTES_TIMEOUT", 1.0, "seconds GET /api/quotes waits for Redis before a 503"
+    )
     log_level: str = setting("WSLAB_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR")
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bus import Close, Envelope, Send, Subscribe, topic_channel
+from bus import QUOTES_KEY, Close, Envelope, Send, Subscribe, topic_channel
 from gateway import Settings, create_app
 from gateway.draft import DraftProtocol
 from gateway.hub import Hub
@@ -149,6 +150,185 @@ async def test_with_redis_unreachable_readyz_answers_503_and_clients_get_bus_dow
                 "message": "the message bus is unreachable; try again later",
             }
             await client.close()
+
+
+# GET /api/quotes
+
+
+def stored_quote(symbol: str, price: float, seq: int) -> dict[str, Any]:
+    """A quote as the stock service keeps it in ``QUOTES_KEY``."""
+    return {
+        "type": "quote",
+        "symbol": symbol,
+        "price": price,
+        "change": 0.12,
+        "change_pct": 0.43,
+        "seq": seq,
+        "ts": 1732492800.1,
+    }
+
+
+MSFT = stored_quote("MSFT", 27.91, 17)
+AAPL = stored_quote("AAPL", 322.56, 16)
+IBM = stored_quote("IBM", 146.76, 18)
+
+
+@pytest.fixture
+async def quotes(client: redis.Redis) -> None:
+    """The stock service's latest quotes of MSFT, AAPL and IBM, in Redis."""
+    stored = {quote["symbol"]: json.dumps(quote) for quote in (MSFT, AAPL, IBM)}
+    await client.hset(QUOTES_KEY, mapping=stored)
+
+
+@pytest.mark.usefixtures("quotes")
+async def test_quotes_answers_the_quotes_of_the_symbols_asked_in_their_order(
+    server: RunningServer,
+) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/api/quotes", params={"symbols": "MSFT,AAPL"})
+    assert response.status_code == 200
+    assert response.json() == {"quotes": [MSFT, AAPL], "unknown": []}
+
+
+@pytest.mark.usefixtures("quotes")
+async def test_quotes_takes_symbols_in_any_case_with_spaces_and_duplicates(
+    server: RunningServer,
+) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/api/quotes", params={"symbols": " ibm,msft , IBM,,Msft"})
+    assert response.status_code == 200
+    assert response.json() == {"quotes": [IBM, MSFT], "unknown": []}
+
+
+@pytest.mark.usefixtures("quotes")
+async def test_quotes_without_symbols_answers_every_quote_by_symbol(
+    server: RunningServer,
+) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/api/quotes")
+    assert response.status_code == 200
+    assert response.json() == {"quotes": [AAPL, IBM, MSFT], "unknown": []}
+
+
+@pytest.mark.usefixtures("quotes")
+async def test_quotes_lists_the_symbols_without_a_quote_as_unknown(server: RunningServer) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/api/quotes", params={"symbols": "XYZ,MSFT,nope"})
+    assert response.status_code == 200
+    assert response.json() == {"quotes": [MSFT], "unknown": ["XYZ", "NOPE"]}
+
+
+@pytest.mark.parametrize("symbols", ["", " , "])
+@pytest.mark.usefixtures("quotes")
+async def test_quotes_with_no_symbol_in_symbols_answers_none(
+    server: RunningServer, symbols: str
+) -> None:
+    async with http_client(server) as http:
+        response = await http.get("/api/quotes", params={"symbols": symbols})
+    assert response.status_code == 200
+    assert response.json() == {"quotes": [], "unknown": []}
+
+
+async def test_quotes_before_any_quote_answers_none(server: RunningServer) -> None:
+    async with http_client(server) as http:
+        every = await http.get("/api/quotes")
+        some = await http.get("/api/quotes", params={"symbols": "MSFT"})
+    assert every.json() == {"quotes": [], "unknown": []}
+    assert some.json() == {"quotes": [], "unknown": ["MSFT"]}
+
+
+async def test_quotes_refuses_more_symbols_than_the_maximum_with_422(redis_url: str) -> None:
+    settings = Settings(redis_url=redis_url, gateway_id=GATEWAY, max_quote_symbols=3)
+    async with run_server(create_app(settings)) as server, http_client(server) as http:
+        ok = await http.get("/api/quotes", params={"symbols": "A,B,C,a,b,c"})
+        refused = await http.get("/api/quotes", params={"symbols": "A,B,C,D"})
+    assert ok.status_code == 200
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "detail": [
+            {
+                "type": "too_many_symbols",
+                "loc": ["query", "symbols"],
+                "msg": "at most 3 symbols at once, not 4",
+                "input": "A,B,C,D",
+            }
+        ]
+    }
+
+
+async def test_an_invalid_stored_quote_is_logged_and_its_symbol_is_unknown(
+    server: RunningServer, client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    await client.hset(QUOTES_KEY, mapping={"MSFT": json.dumps(MSFT), "IBM": "27.91"})
+    async with http_client(server) as http:
+        with caplog.at_level(logging.WARNING, logger="wslab.gateway"):
+            response = await http.get("/api/quotes", params={"symbols": "IBM,MSFT"})
+    assert response.json() == {"quotes": [MSFT], "unknown": ["IBM"]}
+    (record,) = [record for record in caplog.records if record.name == "wslab.gateway"]
+    assert record.getMessage().startswith("! ignored the quote of IBM, which is invalid: ")
+
+
+async def test_quotes_with_redis_unreachable_answers_503(unreachable_redis_url: str) -> None:
+    app = create_app(Settings(redis_url=unreachable_redis_url, gateway_id=GATEWAY))
+    async with run_server(app) as server, http_client(server) as http:
+        response = await http.get("/api/quotes", params={"symbols": "MSFT"})
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the quotes cannot be read: Redis is unreachable"}
+
+
+async def test_quotes_with_redis_not_answering_answers_503_at_the_timeout() -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the gateway gives up
+        writer.close()
+
+    async with await asyncio.start_server(never_answer, "127.0.0.1", 0) as silent:
+        port = silent.sockets[0].getsockname()[1]
+        settings = Settings(
+            redis_url=f"redis://127.0.0.1:{port}/0", gateway_id=GATEWAY, quotes_timeout=0.2
+        )
+        async with run_server(create_app(settings)) as server, http_client(server) as http:
+            response = await http.get("/api/quotes")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the quotes cannot be read: Redis is unreachable"}
+
+
+async def test_the_openapi_page_documents_quotes_and_its_parameter(server: RunningServer) -> None:
+    async with http_client(server) as http:
+        docs = await http.get("/docs")
+        openapi = (await http.get("/openapi.json")).json()
+    assert docs.status_code == 200
+    operation = openapi["paths"]["/api/quotes"]["get"]
+    assert operation["summary"] == "Latest stock quotes"
+    assert operation["description"].startswith("The latest quote of each symbol asked")
+    (parameter,) = operation["parameters"]
+    assert parameter["name"] == "symbols"
+    assert parameter["in"] == "query"
+    assert parameter["required"] is False
+    assert parameter["description"].startswith("Comma-separated ticker symbols")
+    assert "At most 100 " in parameter["description"]
+    assert parameter["examples"] == {"two symbols": {"value": "MSFT,AAPL"}}
+    responses = operation["responses"]
+    assert responses["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Quotes"
+    }
+    assert responses["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Unavailable"
+    }
+    assert "422" in responses
+    schemas = openapi["components"]["schemas"]
+    assert schemas["Quotes"]["required"] == ["quotes", "unknown"]
+    assert list(schemas["Quote"]["properties"]) == list(MSFT)
+    assert schemas["Quote"]["required"] == list(MSFT)
+    # Every field is described; the OpenAPI page composes an example from theirs.
+    example = {
+        name: field.get("const") or field["examples"][0]
+        for name, field in schemas["Quote"]["properties"].items()
+    }
+    assert example == MSFT
+    assert all(field["description"] for field in schemas["Quote"]["properties"].values())
+    assert schemas["Unavailable"]["properties"]["detail"]["examples"] == [
+        "the quotes cannot be read: Redis is unreachable"
+    ]
 
 
 # Draft endpoints and the bus.

@@ -36,6 +36,8 @@ VARIABLES = {
         "bytes waiting to be sent to a client beyond which it is closed as too slow",
     ),
     "WSLAB_READY_TIMEOUT": ("1.0", "seconds /readyz waits for its canary through Redis"),
+    "WSLAB_MAX_QUOTE_SYMBOLS": ("100", "symbols one GET /api/quotes may ask for"),
+    "WSLAB_QUOTES_TIMEOUT": ("1.0", "seconds GET /api/quotes waits for Redis before a 503"),
     "WSLAB_LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
 }
 
@@ -64,6 +66,8 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         slow_write_buffer=65_536,
         max_write_buffer=1_048_576,
         ready_timeout=1.0,
+        max_quote_symbols=100,
+        quotes_timeout=1.0,
         log_level="INFO",
     )
     assert settings.route_table == {"/chat": "chat", "/stocks": "stocks"}
@@ -83,6 +87,8 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_SLOW_WRITE_BUFFER": "8192",
         "WSLAB_MAX_WRITE_BUFFER": "32768",
         "WSLAB_READY_TIMEOUT": "0.25",
+        "WSLAB_MAX_QUOTE_SYMBOLS": "20",
+        "WSLAB_QUOTES_TIMEOUT": "0.5",
         "WSLAB_LOG_LEVEL": "DEBUG",
     }
     settings = load(environ)
@@ -98,6 +104,8 @@ def test_each_variable_sets_its_setting() -> None:
         slow_write_buffer=8192,
         max_write_buffer=32768,
         ready_timeout=0.25,
+        max_quote_symbols=20,
+        quotes_timeout=0.5,
         log_level="DEBUG",
     )
     assert settings.route_table == {"/talk": "chat", "/quotes": "stocks"}
@@ -198,6 +206,8 @@ def test_a_bad_variable_is_a_usage_error_naming_it(
         ("slow_write_buffer", 0),
         ("max_write_buffer", -1),
         ("ready_timeout", 0.0),
+        ("max_quote_symbols", 0),
+        ("quotes_timeout", -0.5),
     ],
 )
 def test_numbers_must_be_positive(name: str, value: float) -> None:
