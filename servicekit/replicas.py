@@ -43,7 +43,7 @@ from redis.commands.core import AsyncScript
 
 import bus
 
-__all__ = ["DONE_TTL", "Partitions"]
+__all__ = ["DONE_TTL", "Partitions", "partition_of"]
 
 logger = logging.getLogger("wslab.servicekit")
 
@@ -82,6 +82,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], '', 'PX
 owner had died). KEYS: the lease."""
 
 Handle: TypeAlias = Callable[[bus.Envelope], Awaitable[None]]
+
+
+def partition_of(conn: str, count: int) -> int:
+    """Return the partition of a connection among ``count``."""
+    return zlib.crc32(conn.encode()) % count
 
 
 class Partitions:
@@ -129,7 +134,7 @@ class Partitions:
 
     def of(self, conn: str) -> int:
         """Return the partition of a connection."""
-        return zlib.crc32(conn.encode()) % self.count
+        return partition_of(conn, self.count)
 
     def lease_key(self, partition: int) -> str:
         """Return the key of a partition's lease: ``wslab:svc:chat:partition:3``."""

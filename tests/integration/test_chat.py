@@ -1,6 +1,6 @@
 """The chat against the real stack: `wslab chat` clients in a room, resuming from a seq, the
-chat service stopped and started again, its replicas killed in turn, and a second gateway on
-the same bus.
+chat service stopped and started again, the replica handling a talker killed, and a second
+gateway on the same bus.
 
 Each test talks in a room of its own, so that presence and history never leak between tests
 sharing the session's stack. A test that stops a container starts it again, and waits until
@@ -24,6 +24,8 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
 from client import Connection
+from servicekit import ServiceSettings
+from servicekit.replicas import partition_of
 from tests.integration.conftest import (
     ROOT,
     Address,
@@ -254,23 +256,39 @@ async def say_slowly(ws: Connection, texts: list[str], interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def test_chat_replicas_killed_in_turn_mid_conversation_lose_and_repeat_nothing(
+async def owner(
+    stack: DockerCompose, docker: docker_sdk.DockerClient, room: str, nick: str
+) -> Container:
+    """The chat replica handling ``nick``'s connection in ``room`` now."""
+    member = json.loads(redis_cli(stack, docker, "HGET", f"wslab:chat:{room}:members", nick))
+    lease = f"wslab:svc:chat:partition:{partition_of(member['conn'], ServiceSettings().partitions)}"
+    async with asyncio.timeout(30):
+        while not (replica := redis_cli(stack, docker, "GET", lease).strip()):
+            await asyncio.sleep(0.2)  # Released by one replica, not yet taken by the other.
+    # A replica's id is its host name, the container's short id, and a suffix.
+    return next(
+        chat
+        for chat in containers(stack, docker, "chat")
+        if replica.startswith(chat.attrs["Config"]["Hostname"] + "-")
+    )
+
+
+async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_nothing(
     stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
 ) -> None:
     room = "replica-room"
-    chats = containers(stack, docker, "chat")
-    assert len(chats) == 2
+    assert len(containers(stack, docker, "chat")) == 2
     await until_shared(stack, docker)
     texts = [f"line {n}" for n in range(80)]
     async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
         await next_event(bob, "members", room=room, members=["alice", "bob"])
         talking = asyncio.create_task(say_slowly(alice, texts, interval=0.25))
         try:
-            # Whichever replica handles alice, one of the kills is its (SIGKILL: no goodbye).
-            for chat in chats:
+            for _ in range(2):  # SIGKILL: no goodbye; then it restarts, as a new replica.
                 await asyncio.sleep(2)
-                await asyncio.to_thread(chat.kill)
-                await asyncio.to_thread(chat.start)
+                handling = await owner(stack, docker, room, "alice")
+                await asyncio.to_thread(handling.kill)
+                await asyncio.to_thread(handling.start)
                 await until_shared(stack, docker)
             await talking
         finally:
