@@ -218,11 +218,13 @@ class Connection:
 
     async def _close_transport(self) -> None:
         # After a clean close the server closes TCP first; give it close_timeout to do so.
-        if not self._writer.is_closing():
-            with contextlib.suppress(TimeoutError, OSError):
-                async with asyncio.timeout(self.protocol.limits.close_timeout):
-                    while await self._reader.read(_READ_SIZE):
-                        pass
+        try:
+            if not self._writer.is_closing():
+                with contextlib.suppress(TimeoutError, OSError):
+                    async with asyncio.timeout(self.protocol.limits.close_timeout):
+                        while await self._reader.read(_READ_SIZE):
+                            pass
+        finally:  # even if cancelled meanwhile, as when the program ends after wait_closed
             self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
