@@ -1,4 +1,4 @@
-"""The ``wslab`` command: ``wslab connect``, ``wslab replay`` and ``wslab chat``.
+"""The ``wslab`` command: ``wslab connect``, ``replay``, ``chat`` and ``quotes``.
 
 ``main`` parses the arguments and turns every failure into a one-line message and an
 :class:`ExitStatus`; the commands themselves have no error handling.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import enum
+import os
 import ssl
 import sys
 import threading
@@ -45,7 +45,9 @@ class ExitStatus(enum.IntEnum):
     """What ``wslab`` exits with."""
 
     SUCCESS = 0  # connect: the connection closed cleanly; replay: every expectation was met
-    ERROR = 1  # connect: the connection failed once open; replay: an expectation was not met
+    # connect: the connection failed once open; replay: an expectation was not met; quotes:
+    # the service answered with an error. Also: standard output was closed (`| head`).
+    ERROR = 1
     USAGE = 2  # bad arguments, URL or session file
     CONNECT_FAILED = 3  # the server or proxy cannot be reached, or TLS failed
     HANDSHAKE_FAILED = 4  # the server rejected the handshake or broke it
@@ -182,20 +184,64 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print each message received as it came, one JSON object per line",
     )
-    chat_parser.add_argument(
+    _add_reconnect_options(chat_parser)
+    _add_connection_options(chat_parser)
+
+    quotes_parser = commands.add_parser(
+        "quotes",
+        help="watch live stock quotes",
+        description=(
+            "Subscribe to the quotes of each SYMBOL at URL/stocks and show them: at a "
+            "terminal, a table updated in place; in a pipe, a line per quote; with --json, "
+            "each snapshot and quote as received. If the connection drops, it reconnects "
+            "and subscribes again. Runs until Ctrl-C (exit 130): 1 the service answered "
+            "with an error (or the connection failed, with --no-reconnect), 2 usage, 3 "
+            "cannot connect, 4 handshake failed, 5 timed out."
+        ),
+    )
+    quotes_parser.set_defaults(run=run_quotes)
+    quotes_parser.add_argument(
+        "url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502 (/stocks optional)"
+    )
+    quotes_parser.add_argument(
+        "symbols",
+        nargs="*",
+        metavar="SYMBOL",
+        help="a symbol to watch, such as MSFT; '*' (quoted) for every symbol",
+    )
+    which = quotes_parser.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="watch every symbol, as '*' does")
+    which.add_argument(
+        "--list",
+        action="store_true",
+        help="print the symbols quoted and their names, and exit (waiting --timeout at most)",
+    )
+    quotes_parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each snapshot and quote as received, one JSON object per line",
+    )
+    quotes_parser.add_argument(
+        "--ascii", action="store_true", help="show price moves as ^ and v instead of ▲ and ▼"
+    )
+    _add_reconnect_options(quotes_parser)
+    _add_connection_options(quotes_parser)
+    return parser
+
+
+def _add_reconnect_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--no-reconnect",
         action="store_true",
         help="exit when the connection drops instead of reconnecting",
     )
-    chat_parser.add_argument(
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         default=Limits().handshake_timeout,
         metavar="SECONDS",
         help="how long opening a connection may take (default: %(default)s)",
     )
-    _add_connection_options(chat_parser)
-    return parser
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
@@ -243,8 +289,21 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         status, message = exc.status, str(exc)
     except KeyboardInterrupt:
         return ExitStatus.CTRL_C
+    except BrokenPipeError:  # The reader of standard output is gone, as `| head` does.
+        _discard(env.stdout)
+        return ExitStatus.ERROR
     print(f"wslab: {message}", file=env.stderr)
     return status
+
+
+def _discard(stream: TextIO) -> None:
+    """Send what ``stream`` still buffers to /dev/null, so that Python's final flush does
+    not fail on the closed pipe again (as the signal module's documentation advises)."""
+    with contextlib.suppress(OSError, ValueError):  # not a file: nothing to do
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 async def run_connect(args: argparse.Namespace, env: Environment) -> ExitStatus:
@@ -262,9 +321,9 @@ async def run_connect(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if args.wait > 0:
             await asyncio.wait((printer,), timeout=args.wait)
         closed = await ws.close()
-    else:
+    else:  # The connection ended, or printing failed (standard output was closed).
         sender.cancel()
-        closed = await ws.wait_closed()
+        closed = await (ws.wait_closed() if printer.exception() is None else ws.close())
     await printer
     if recorder is not None:
         _write_recording(args.record, recorder)
@@ -305,6 +364,13 @@ async def run_chat(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from .chat_command import run_chat as chat
 
     return await chat(args, env)
+
+
+async def run_quotes(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab quotes``: see :mod:`client.quotes_command`, which imports this module."""
+    from .quotes_command import run_quotes as quotes
+
+    return await quotes(args, env)
 
 
 def _load_session(path: str, url: str) -> Session:
@@ -372,21 +438,26 @@ async def _read_lines(stream: TextIO) -> AsyncIterator[str]:
     """Yield lines of ``stream`` without their line ending.
 
     A daemon thread reads, so reading works on terminals, pipes and files alike and never
-    keeps the program alive; the queue bounds how far it reads ahead.
+    keeps the program alive; a semaphore bounds how far it reads ahead. (It hands lines over
+    with callbacks rather than coroutines, which would be left never awaited, with a
+    warning, when the program ends while it reads.)
     """
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=64)
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    ahead = threading.Semaphore(64)
 
     def read() -> None:
         try:
             for line in stream:
-                asyncio.run_coroutine_threadsafe(lines.put(line.rstrip("\r\n")), loop).result()
+                ahead.acquire()
+                loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\r\n"))
             loop.call_soon_threadsafe(lines.put_nowait, None)
-        except (RuntimeError, concurrent.futures.CancelledError):
-            pass  # The event loop is gone: the program is ending.
+        except RuntimeError:
+            pass  # The event loop is closed: the program is ending.
 
     threading.Thread(target=read, name="wslab-stdin", daemon=True).start()
     while (line := await lines.get()) is not None:
+        ahead.release()
         yield line
 
 

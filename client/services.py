@@ -69,10 +69,14 @@ class Drop:
         reason: what to show, such as ``connection closed by the server``.
         failed: a failure, rather than a clean end: with ``--no-reconnect``, the command
             exits 1 with ``reason``.
+        refused: the service turned the conversation away (it is unavailable): the next
+            reconnection waits longer than the last one did, instead of starting the
+            delays over as after a connection that worked.
     """
 
     reason: str
     failed: bool
+    refused: bool = False
 
     @classmethod
     def of(cls, closed: Closed) -> Drop:
@@ -130,6 +134,7 @@ async def stay_connected(
     Raises:
         CommandError: with ``args.no_reconnect``, the connection failed.
     """
+    delays = backoff()
     while True:
         drop = await conversation.converse(ws)
         if drop is None:  # The person quit.
@@ -139,17 +144,21 @@ async def stay_connected(
                 raise CommandError(ExitStatus.ERROR, drop.reason)
             return ExitStatus.SUCCESS
         conversation.note(f"* {drop.reason}")
-        reopened = await _reconnect(conversation, args)
+        if not drop.refused:
+            delays = backoff()
+        reopened = await _reconnect(conversation, delays, args)
         if reopened is None:
             return ExitStatus.SUCCESS
         ws = reopened
         conversation.note("* reconnected")
 
 
-async def _reconnect(conversation: Conversation, args: argparse.Namespace) -> Connection | None:
-    """Open a new connection that resumes the conversation, after a delay that grows; None
-    if the person quits meanwhile."""
-    for delay in backoff():
+async def _reconnect(
+    conversation: Conversation, delays: Iterator[float], args: argparse.Namespace
+) -> Connection | None:
+    """Open a new connection that resumes the conversation, after each of ``delays`` until
+    one opens; None if the person quits meanwhile."""
+    for delay in delays:
         conversation.note(f"* reconnecting in {delay:.1f} s")
         if await conversation.quits_before(asyncio.ensure_future(asyncio.sleep(delay))):
             return None

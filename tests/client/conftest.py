@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,7 +9,9 @@ import pytest
 import trustme
 
 from tests.client import draft_server
+from tests.client.fake_gateway import FakeGateway, Gateway, in_thread
 from tests.client.http_proxy import ConnectProxy
+from tests.client.threaded import serving
 
 
 @pytest.fixture(scope="session")
@@ -69,16 +70,14 @@ async def proxy() -> AsyncIterator[ConnectProxy]:
 @pytest.fixture(scope="module")
 def threaded_server_port(server_certfile: str) -> Iterator[tuple[int, int]]:
     """Ports of a plain and a TLS draft server running in a thread, for synchronous tests."""
-    loop = asyncio.new_event_loop()
-    plain = loop.run_until_complete(draft_server.start())
-    secure = loop.run_until_complete(
-        draft_server.start(ssl_context=_server_context(server_certfile))
-    )
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield _port(plain), _port(secure)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    plain.close()
-    secure.close()
-    loop.close()
+    context = _server_context(server_certfile)
+    with serving(draft_server.start, lambda: draft_server.start(ssl_context=context)) as server:
+        plain, secure = server.ports
+        yield plain, secure
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    """A fake gateway (tests/client/fake_gateway.py) running in a thread."""
+    with in_thread(FakeGateway()) as gateway:
+        yield gateway

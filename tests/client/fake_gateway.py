@@ -1,4 +1,4 @@
-"""A fake wslab gateway for testing ``wslab replay`` and ``wslab chat``: ``/chat`` and
+"""A fake wslab gateway for testing ``wslab replay``, ``chat`` and ``quotes``: ``/chat`` and
 ``/stocks`` as docs/MESSAGES.md describes them, in one process, without Redis or services.
 
 It speaks the draft through the independent draft server (draft_server.py: handshake and
@@ -12,43 +12,39 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 try:
     from tests.client import draft_server
+    from tests.client.threaded import DEADLINE, serving
 except ImportError:  # run as a script
     import draft_server  # type: ignore[no-redef]
+    from threaded import DEADLINE, serving  # type: ignore[no-redef]
 
-SYMBOLS = ("AAPL", "AMZN", "CSCO", "GOOG", "IBM", "INTC", "MSFT", "NVDA", "ORCL", "SAP")
+# symbol: (name, reference price)
+STOCKS = {
+    "AAPL": ("Apple", 322.56),
+    "AMZN": ("Amazon.com", 180.0),
+    "CSCO": ("Cisco Systems", 20.23),
+    "GOOG": ("Google", 593.97),
+    "IBM": ("IBM", 146.76),
+    "INTC": ("Intel", 21.03),
+    "MSFT": ("Microsoft", 27.91),
+    "NVDA": ("NVIDIA", 15.4),
+    "ORCL": ("Oracle", 31.3),
+    "SAP": ("SAP", 50.61),
+}
+STEPS = (0.12, -0.05, 0.0, 0.07)  # how a symbol's price moves with each tick, in turn
+UNAVAILABLE = "the stocks service is not running; try again later"
 
 
 def send(writer: asyncio.StreamWriter, message: dict[str, object]) -> None:
     writer.write(draft_server.frame(draft_server.TEXT, json.dumps(message).encode()))
-
-
-async def messages(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> AsyncIterator[str]:
-    """Yield the client's text messages; answer pings; return after the closing handshake."""
-    parts: list[bytes] = []
-    while True:
-        fin, opcode, payload = await draft_server.read_frame(reader)
-        if opcode == draft_server.PING:
-            writer.write(draft_server.frame(draft_server.PONG, payload))
-        elif opcode == draft_server.CLOSE:
-            writer.write(draft_server.frame(draft_server.CLOSE, payload))
-            await writer.drain()
-            return
-        elif opcode in (draft_server.TEXT, draft_server.CONTINUATION):
-            parts.append(payload)
-            if fin:
-                yield b"".join(parts).decode()
-                parts = []
 
 
 def as_object(text: str) -> dict[str, object] | None:
@@ -60,12 +56,19 @@ def as_object(text: str) -> dict[str, object] | None:
 
 
 class FakeGateway:
-    """Chat rooms (``lobby`` by default) and a quote for every subscribed symbol every ``tick``.
+    """Chat rooms (``lobby`` by default), and stock quotes.
 
     The chat keeps every event of each room, so a client connecting with ``?since=SEQ`` or
     sending ``{"type": "history", "since": SEQ}`` gets those after SEQ; nothing is ever
     lost, so there is no ``resync``. Unlike the real service, a client gets no ``history``
     when it connects without ``since``. :meth:`drop` cuts a client off, as a network would.
+
+    Each ``/stocks`` connection gets a ``snapshot`` when it subscribes, then a quote of each
+    symbol it subscribed to every ``tick``. Prices move by STEPS in turn from the reference
+    price, so they are the same in every run; each symbol's ``seq`` counts its quotes, on
+    every connection together. After ``quote_limit`` quotes, a connection is closed; while
+    ``stocks_down``, every request gets an ``unavailable`` error and no quote is sent, as
+    when the stock service is not running.
     """
 
     def __init__(self, tick: float = 0.01) -> None:
@@ -73,6 +76,40 @@ class FakeGateway:
         self.rooms: dict[str, dict[asyncio.StreamWriter, str]] = {}  # room: writer: nick
         self.events: dict[str, list[dict[str, Any]]] = {}  # room: its events, in seq order
         self.queries: list[dict[str, list[str]]] = []  # of each /chat connection
+        self.prices = {symbol: price for symbol, (_, price) in STOCKS.items()}
+        self.seqs = dict.fromkeys(STOCKS, 1)  # of each symbol's latest quote
+        self.times = dict.fromkeys(STOCKS, time.time())
+        self.quote_limit: int | None = None
+        self.stocks_down = False
+        self.stock_requests: list[dict[str, object] | str] = []  # received on /stocks
+        self.stock_writers: set[asyncio.StreamWriter] = set()
+        self.closing: set[asyncio.StreamWriter] = set()  # the gateway sent them a Close
+
+    async def messages(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> AsyncIterator[str]:
+        """Yield the client's text messages; answer pings; return after the closing
+        handshake, which either side may start."""
+        parts: list[bytes] = []
+        while True:
+            fin, opcode, payload = await draft_server.read_frame(reader)
+            if opcode == draft_server.PING:
+                writer.write(draft_server.frame(draft_server.PONG, payload))
+            elif opcode == draft_server.CLOSE:
+                if writer not in self.closing:
+                    writer.write(draft_server.frame(draft_server.CLOSE, payload))
+                    await writer.drain()
+                return
+            elif opcode in (draft_server.TEXT, draft_server.CONTINUATION):
+                parts.append(payload)
+                if fin:
+                    yield b"".join(parts).decode()
+                    parts = []
+
+    def close(self, writer: asyncio.StreamWriter) -> None:
+        """Start the closing handshake."""
+        self.closing.add(writer)
+        writer.write(draft_server.frame(draft_server.CLOSE, b""))
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -138,7 +175,7 @@ class FakeGateway:
         if "since" in query:
             send(writer, self.history(room, int(query["since"][0])))
         try:
-            async for text in messages(reader, writer):
+            async for text in self.messages(reader, writer):
                 message = as_object(text)
                 if message is None:
                     message = {"type": "say", "text": text}
@@ -181,38 +218,83 @@ class FakeGateway:
             return {"type": "error", "code": "bad_request", "message": "unknown type"}
         return None
 
+    def quote(self, symbol: str) -> dict[str, object]:
+        """``symbol``'s latest quote, as a snapshot holds it."""
+        price, reference = self.prices[symbol], STOCKS[symbol][1]
+        change = round(price - reference, 2)
+        pct = round(change / reference * 100, 2)
+        quote = {"symbol": symbol, "price": price, "change": change, "change_pct": pct}
+        return quote | {"seq": self.seqs[symbol], "ts": self.times[symbol]}
+
+    def move(self, symbol: str) -> dict[str, object]:
+        """Move ``symbol``'s price by its next step; return its ``quote`` message."""
+        self.seqs[symbol] += 1
+        step = STEPS[self.seqs[symbol] % len(STEPS)]
+        self.prices[symbol] = round(self.prices[symbol] + step, 2)
+        self.times[symbol] = time.time()
+        return {"type": "quote", **self.quote(symbol)}
+
+    def drop_stocks(self) -> None:
+        """Cut every ``/stocks`` connection without a closing handshake."""
+        for writer in self.stock_writers:
+            writer.transport.abort()
+
     async def stocks(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         symbols: set[str] = set()
-        ticker = asyncio.create_task(self.quote(writer, symbols))
+        self.stock_writers.add(writer)
+        ticker = asyncio.create_task(self.tick_quotes(writer, symbols))
         try:
-            async for text in messages(reader, writer):
+            async for text in self.messages(reader, writer):
                 message = as_object(text)
-                if message is None:
-                    kind, wanted = "subscribe", re.split(r"[\s,]+", text.strip())
-                else:
-                    kind, wanted = str(message.get("type")), list(message.get("symbols") or [])
-                names = {str(symbol).upper() for symbol in wanted}
-                unknown = sorted(names - set(SYMBOLS))
-                if unknown:
-                    error = f"no quotes for {', '.join(unknown)}"
-                    send(writer, {"type": "error", "code": "unknown_symbol", "message": error})
-                elif kind == "subscribe":
-                    symbols |= names
-                elif kind == "unsubscribe":
-                    symbols -= names
-                send(writer, {"type": "subscribed", "symbols": sorted(symbols)})
+                self.stock_requests.append(text if message is None else message)
+                for reply in self.stock_command(text, message, symbols):
+                    send(writer, reply)
         finally:
             ticker.cancel()
+            self.stock_writers.discard(writer)
 
-    async def quote(self, writer: asyncio.StreamWriter, symbols: set[str]) -> None:
-        seq = dict.fromkeys(SYMBOLS, 0)
+    def stock_command(
+        self, text: str, message: dict[str, object] | None, symbols: set[str]
+    ) -> list[dict[str, object]]:
+        """Carry out a client's message to ``/stocks``; return the replies."""
+        if self.stocks_down:
+            return [{"type": "error", "code": "unavailable", "message": UNAVAILABLE}]
+        if message is None:
+            kind, wanted = "subscribe", re.split(r"[\s,]+", text.strip())
+        else:
+            kind, listed = str(message.get("type")), message.get("symbols")
+            wanted = [str(symbol) for symbol in listed] if isinstance(listed, list) else []
+        if kind == "list":
+            stocks = [{"symbol": s, "name": name, "price": p} for s, (name, p) in STOCKS.items()]
+            return [{"type": "symbols", "symbols": stocks}]
+        if kind not in ("subscribe", "unsubscribe"):
+            return [{"type": "error", "code": "bad_request", "message": f"unknown type {kind}"}]
+        names = list(STOCKS) if wanted == ["*"] else [symbol.upper() for symbol in wanted]
+        unknown = [name for name in names if name not in STOCKS]
+        if unknown:
+            error = f"unknown symbol{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+            return [{"type": "error", "code": "unknown_symbol", "message": error}]
+        if kind == "unsubscribe":
+            symbols.difference_update(names)
+            return [{"type": "subscribed", "symbols": sorted(symbols)}]
+        symbols.update(names)
+        snapshot = [self.quote(name) for name in dict.fromkeys(names)]
+        return [
+            {"type": "subscribed", "symbols": sorted(symbols)},
+            {"type": "snapshot", "quotes": snapshot},
+        ]
+
+    async def tick_quotes(self, writer: asyncio.StreamWriter, symbols: set[str]) -> None:
+        """Send a quote of each of ``symbols`` every ``tick``; close after ``quote_limit``."""
+        sent = 0
         while True:
             await asyncio.sleep(self.tick)
-            for symbol in sorted(symbols):
-                seq[symbol] += 1
-                price = round(random.uniform(10, 500), 2)
-                quote = {"type": "quote", "symbol": symbol, "price": price, "seq": seq[symbol]}
-                send(writer, quote | {"ts": time.time()})
+            for symbol in [] if self.stocks_down else sorted(symbols):
+                send(writer, self.move(symbol))
+                sent += 1
+                if sent == self.quote_limit:
+                    self.close(writer)
+                    return
 
 
 async def start(
@@ -220,6 +302,31 @@ async def start(
 ) -> asyncio.Server:
     gateway = gateway or FakeGateway(tick)
     return await asyncio.start_server(gateway.handle, "127.0.0.1", port)
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Gateway:
+    """A fake gateway running in a thread; :meth:`call` runs code in its event loop."""
+
+    url: str
+    fake: FakeGateway
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, function: Callable[[], T]) -> T:
+        async def run() -> T:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(DEADLINE)
+
+
+@contextlib.contextmanager
+def in_thread(fake: FakeGateway) -> Iterator[Gateway]:
+    """Run ``fake`` in a thread of its own, for tests that run ``wslab`` synchronously."""
+    with serving(lambda: start(gateway=fake)) as server:
+        yield Gateway(f"ws://127.0.0.1:{server.ports[0]}", fake, server.loop)
 
 
 async def serve_forever(port: int, tick: float) -> None:

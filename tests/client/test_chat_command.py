@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TypeVar
 
 import pytest
 
 from client.cli import Environment, ExitStatus, main
-from tests.client import fake_gateway
+from tests.client.fake_gateway import Gateway
 from tests.client.test_cli import Result, wslab
-
-T = TypeVar("T")
-DEADLINE = 10.0  # seconds a test waits for the command before failing
-
-
-@dataclass
-class Gateway:
-    """The fake gateway, running in a thread; :meth:`call` runs code in its event loop."""
-
-    url: str
-    fake: fake_gateway.FakeGateway
-    loop: asyncio.AbstractEventLoop
-
-    def call(self, function: Callable[[], T]) -> T:
-        async def run() -> T:
-            return function()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(DEADLINE)
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    loop = asyncio.new_event_loop()
-    fake = fake_gateway.FakeGateway()
-    server = loop.run_until_complete(fake_gateway.start(gateway=fake))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield Gateway(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", fake, loop)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    server.close()
-    loop.run_until_complete(server.wait_closed())
-    loop.close()
+from tests.client.threaded import DEADLINE
 
 
 class Running:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -126,12 +127,25 @@ def test_connect_reports_a_certificate_it_cannot_verify(tls_url: str) -> None:
     assert result.stderr.startswith("wslab: TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED]")
 
 
-def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
-    # The console script `pip install -e .` put beside this Python, as in a virtualenv.
+def installed_wslab() -> str:
+    """The console script `pip install -e .` put beside this Python, as in a virtualenv."""
     executable = shutil.which("wslab", path=os.path.dirname(sys.executable))
     assert executable is not None, "run `pip install -e .` to install the wslab command"
+    return executable
+
+
+def pipeline(command: str) -> Result:
+    """Run a shell pipeline whose first command is ``wslab ARGS``; its status is wslab's."""
+    script = f"set -o pipefail; {shlex.quote(installed_wslab())} {command}"
     completed = subprocess.run(
-        [executable, "connect", f"{url}/echo"],
+        ["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
+    completed = subprocess.run(
+        [installed_wslab(), "connect", f"{url}/echo"],
         input="first\nbig:70000\nbinary:cafe\n",
         capture_output=True,
         text=True,
@@ -140,6 +154,11 @@ def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == f"first\n{'x' * 70000}\n[binary 2 bytes] cafe\n"
+
+
+def test_wslab_exits_1_quietly_when_the_reader_of_its_output_is_gone(url: str) -> None:
+    result = pipeline(f"connect --no-proxy {url}/echo < <(yes hello) | head -n 2")
+    assert result == Result(ExitStatus.ERROR, "hello\nhello\n", "")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,15 +21,8 @@ SESSIONS = Path(__file__).parents[2] / "sessions"
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     """The URL of a fake gateway (tests/client/fake_gateway.py) running in a thread."""
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(fake_gateway.start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
-    server.close()
-    loop.close()
+    with fake_gateway.in_thread(fake_gateway.FakeGateway()) as gateway:
+        yield gateway.url
 
 
 @pytest.fixture

@@ -1,0 +1,229 @@
+"""``wslab quotes``: the I/O half. What to ask and show is :mod:`client.quotes`'s.
+
+On each connection :class:`QuoteFeed` subscribes and shows what arrives through an
+:class:`Output`: a line per quote in a pipe, each message as received with ``--json``
+(:class:`JsonOutput`), or at a terminal a table redrawn in place (:class:`LiveTable`). When
+the connection drops, :func:`client.services.stay_connected` reconnects and the feed
+subscribes again: the snapshot that answers refreshes what is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+from .cli import CommandError, Environment, ExitStatus, _open
+from .connection import Connection
+from .display import format_message, json_line, parse_object
+from .exceptions import ConnectionClosed
+from .quotes import (
+    ALL,
+    Board,
+    Row,
+    describe_error,
+    format_line,
+    format_symbols,
+    list_request,
+    parse_symbols,
+    quotes_url,
+    redraw,
+    render_table,
+    subscribe_request,
+)
+from .services import Conversation, Drop, Resume, open_resumed, stay_connected
+
+__all__ = ["run_quotes"]
+
+# Errors of the gateway rather than of the request: worth subscribing again later.
+_TRANSIENT = frozenset({"unavailable", "bus_down"})
+
+_HIDE_CURSOR, _SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
+
+
+async def run_quotes(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab quotes``: show live quotes; reconnect and subscribe again when the
+    connection drops. With ``--list``: print the symbols quoted."""
+    if args.list:
+        if args.symbols:
+            raise CommandError(ExitStatus.USAGE, "--list takes no SYMBOL")
+        return await _list(args, env)
+    symbols = parse_symbols([*args.symbols, *([ALL] if args.all else [])])
+    if not symbols:
+        raise CommandError(ExitStatus.USAGE, "name at least one SYMBOL, or use --all or --list")
+    resume = (quotes_url(args.url), [subscribe_request(symbols)])
+    ws = await open_resumed(resume, args)
+    board = Board(symbols)
+    with _output(env, board, args) as output:
+        return await stay_connected(QuoteFeed(resume, board, output), ws, args)
+
+
+@contextlib.contextmanager
+def _output(env: Environment, board: Board, args: argparse.Namespace) -> Iterator[Output]:
+    """Where quotes go: as received with ``--json``, a live table at a terminal that can
+    move its cursor, else lines."""
+    ascii = args.ascii or not _can_encode(env.stdout, "▲▼…")
+    if args.json:
+        yield JsonOutput(env, ascii=ascii)
+    elif env.stdout.isatty() and os.environ.get("TERM") != "dumb":
+        color = not os.environ.get("NO_COLOR")  # https://no-color.org
+        with LiveTable(env, board, ascii=ascii, color=color) as table:
+            table.note(f"connected to {format_message(args.url)}; Ctrl-C quits")
+            yield table
+    else:
+        yield Output(env, ascii=ascii)
+
+
+def _can_encode(stream: TextIO, text: str) -> bool:
+    try:
+        text.encode(stream.encoding or "utf-8")  # A StringIO has no encoding.
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+class Output:
+    """Shows each quote as a line; notes of the command itself (reconnecting...) go to
+    standard error, so that standard output holds quotes only."""
+
+    def __init__(self, env: Environment, *, ascii: bool) -> None:
+        self.env = env
+        self.ascii = ascii
+
+    def received(self, text: str, rows: list[Row]) -> None:
+        """Show a ``snapshot`` or ``quote`` message, ``text``, which changed ``rows``."""
+        self._write(self.env.stdout, [format_line(row, ascii=self.ascii) for row in rows])
+
+    def note(self, line: str) -> None:
+        """Show a line from the command itself."""
+        self._write(self.env.stderr, [line])
+
+    def _write(self, stream: TextIO, lines: Sequence[str]) -> None:
+        if lines:
+            stream.write("".join(line + "\n" for line in lines))
+            stream.flush()
+
+
+class JsonOutput(Output):
+    """Shows each ``snapshot`` and ``quote`` message as received, one per line."""
+
+    def received(self, text: str, rows: list[Row]) -> None:
+        self._write(self.env.stdout, [json_line(text)])
+
+
+class LiveTable(Output):
+    """A terminal: the board as a table at the bottom, redrawn in place with each quote;
+    notes scroll above it. Typed keys are not echoed, so that they do not move it."""
+
+    def __init__(self, env: Environment, board: Board, *, ascii: bool, color: bool) -> None:
+        super().__init__(env, ascii=ascii)
+        self.board = board
+        self.color = color
+        self._drawn = 0  # lines of the table above the cursor
+        self._saved: list[Any] | None = None  # termios attributes of standard input
+
+    def __enter__(self) -> LiveTable:
+        if self.env.stdin.isatty():
+            import termios  # Unix only: only needed here
+            import tty
+
+            self._saved = termios.tcgetattr(self.env.stdin.fileno())
+            tty.setcbreak(self.env.stdin.fileno())
+        self.env.stdout.write(_HIDE_CURSOR)
+        self._draw()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.env.stdout.write(_SHOW_CURSOR)
+        self.env.stdout.flush()
+        if self._saved is not None:
+            import termios
+
+            # TCSAFLUSH: what was typed meanwhile is dropped rather than left to the shell.
+            termios.tcsetattr(self.env.stdin.fileno(), termios.TCSAFLUSH, self._saved)
+
+    def received(self, text: str, rows: list[Row]) -> None:
+        self._draw()
+
+    def note(self, line: str) -> None:
+        self._draw([line])
+
+    def _draw(self, notes: Sequence[str] = ()) -> None:
+        size = shutil.get_terminal_size()
+        lines = render_table(
+            self.board, width=size.columns, height=size.lines, color=self.color, ascii=self.ascii
+        )
+        self.env.stdout.write(redraw(self._drawn, notes, lines))
+        self.env.stdout.flush()
+        self._drawn = len(lines)
+
+
+class QuoteFeed(Conversation):
+    """Subscribes on each connection and shows the quotes that arrive.
+
+    An error from the service ends the command, except ``unavailable`` and ``bus_down``
+    once a subscription went through: then the service may be back soon, and the feed
+    reconnects as after a drop.
+    """
+
+    def __init__(self, resume: Resume, board: Board, output: Output) -> None:
+        self._resume = resume
+        self.board = board
+        self.output = output
+        self.subscribed = False  # a subscription went through once
+
+    def resume(self) -> Resume:
+        return self._resume
+
+    def note(self, line: str) -> None:
+        self.output.note(line)
+
+    async def converse(self, ws: Connection) -> Drop | None:
+        with contextlib.suppress(ConnectionClosed):  # stay_connected reports how it ended.
+            async for message in ws:
+                text = message if isinstance(message, str) else format_message(message)
+                event = parse_object(text) or {}
+                kind = event.get("type")
+                if kind == "error":
+                    return await self._error(ws, event)
+                self.subscribed = self.subscribed or kind in ("subscribed", "snapshot", "quote")
+                if kind in ("snapshot", "quote"):
+                    self.output.received(text, self.board.receive(event))
+        return Drop.of(await ws.wait_closed())
+
+    async def _error(self, ws: Connection, event: dict[str, object]) -> Drop:
+        await ws.close()
+        if self.subscribed and event.get("code") in _TRANSIENT:
+            return Drop(describe_error(event), failed=True, refused=True)
+        raise CommandError(ExitStatus.ERROR, describe_error(event))
+
+
+async def _list(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab quotes --list``: print the symbols quoted, waiting ``--timeout`` at most."""
+    ws = await _open(quotes_url(args.url), args, timeout=args.timeout)
+    try:
+        async with asyncio.timeout(args.timeout):
+            await ws.send(json.dumps(list_request()))
+            async for message in ws:
+                text = message if isinstance(message, str) else format_message(message)
+                event = parse_object(text) or {}
+                if event.get("type") == "error":
+                    raise CommandError(ExitStatus.ERROR, describe_error(event))
+                if event.get("type") == "symbols":
+                    lines = [json_line(text)] if args.json else format_symbols(event)
+                    env.stdout.write("".join(line + "\n" for line in lines))
+                    env.stdout.flush()
+                    return ExitStatus.SUCCESS
+    except TimeoutError:
+        message = f"no list of symbols after {args.timeout:g} s"
+        raise CommandError(ExitStatus.TIMEOUT, message) from None
+    except ConnectionClosed as exc:
+        raise CommandError(ExitStatus.ERROR, str(exc)) from None
+    finally:
+        await ws.close()
+    raise CommandError(ExitStatus.ERROR, "connection closed before the list of symbols came")
