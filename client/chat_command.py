@@ -18,12 +18,10 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TextIO
 
-from wsdraft import Closed
-
 from .chat import ChatState, Command, Note, NotInRoom, Quit, parse_line
 from .cli import CommandError, Environment, ExitStatus, _read_lines
 from .connection import Connection
-from .display import format_message, json_line
+from .display import format_message, json_line, parse_object
 from .exceptions import ConnectionClosed
 from .lineedit import CLEAR_LINE, LineEditor, above_input, input_line
 from .services import Conversation, Drop, Resume, open_resumed, stay_connected
@@ -191,13 +189,13 @@ class ChatSession(Conversation):
         self.output.note(line)
 
     async def converse(self, ws: Connection) -> Drop | None:
-        receiver = asyncio.create_task(self._receive(ws))
+        receiver = asyncio.create_task(self._receive(ws, resumed=self.state.welcomed))
         try:
             while True:
                 line = self.lines.next()
                 await asyncio.wait((receiver, line), return_when=asyncio.FIRST_COMPLETED)
-                if receiver.done():
-                    return Drop.of(receiver.result())  # a pending line is sent on the next one
+                if receiver.done():  # a pending line is sent on the next connection
+                    return receiver.result()
                 if _is_quit(line.result()):
                     self.lines.consume()
                     await ws.close()
@@ -208,7 +206,7 @@ class ChatSession(Conversation):
                 try:
                     await self._perform(ws, parse_line(text))
                 except ConnectionClosed:
-                    return Drop.of(await receiver)
+                    return await receiver
                 self.lines.consume()
         finally:
             receiver.cancel()
@@ -228,12 +226,24 @@ class ChatSession(Conversation):
         self.state.apply(command)
         self.output.refresh()
 
-    async def _receive(self, ws: Connection) -> Closed:
+    async def _receive(self, ws: Connection, *, resumed: bool) -> Drop:
+        """Show what arrives until the connection closes; return how it dropped.
+
+        On a connection that resumes the conversation, ``nick_taken`` means that the gateway
+        has not yet seen the previous connection go: the chat sweeps such ghosts within
+        seconds (docs/BUS.md, "Chat state"), so this connection is closed and a later one
+        tries again.
+        """
         with contextlib.suppress(ConnectionClosed):  # converse reports how it ended.
             async for message in ws:
                 text = message if isinstance(message, str) else format_message(message)
+                event = parse_object(text)
+                if resumed and event is not None and event.get("code") == "nick_taken":
+                    await ws.close()
+                    reason = f"{self.state.nick} is still taken by the connection that dropped"
+                    return Drop(reason, failed=True, refused=True)
                 self.output.received(text, self.state.receive(text))
-        return await ws.wait_closed()
+        return Drop.of(await ws.wait_closed())
 
     async def quits_before(self, task: asyncio.Future[Any]) -> bool:
         """Wait for ``task``; return True, cancelling it, if the person quits first.

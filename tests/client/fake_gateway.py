@@ -84,6 +84,9 @@ class FakeGateway:
         self.stock_requests: list[dict[str, object] | str] = []  # received on /stocks
         self.stock_writers: set[asyncio.StreamWriter] = set()
         self.closing: set[asyncio.StreamWriter] = set()  # the gateway sent them a Close
+        # Nicknames still held by a ghost: the next connections with them, as many as the
+        # count, are welcomed then refused with nick_taken, in no room.
+        self.ghosts: dict[str, int] = {}
 
     async def messages(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -171,6 +174,13 @@ class FakeGateway:
         nick = query.get("nick", ["guest-0001"])[0]
         room = query.get("room", ["lobby"])[0]
         send(writer, {"type": "welcome", "nick": nick, "room": room})
+        if self.ghosts.get(nick, 0) > 0:
+            self.ghosts[nick] -= 1
+            taken = f"someone else is called {nick!r} in {room!r}"
+            send(writer, {"type": "error", "code": "nick_taken", "message": taken})
+            async for _ in self.messages(reader, writer):
+                pass
+            return
         self.join(writer, nick, room)
         if "since" in query:
             send(writer, self.history(room, int(query["since"][0])))

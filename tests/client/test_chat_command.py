@@ -144,6 +144,28 @@ def test_chat_reconnects_after_a_drop_and_prints_the_messages_missed_once(
     ]
 
 
+def test_chat_tries_again_when_its_nick_is_still_taken_after_a_drop(gateway: Gateway) -> None:
+    chat = Running("chat", gateway.url, "--nick", "erin")
+    chat.wait_for("* erin joined lobby")
+
+    def drop_leaving_a_ghost() -> None:
+        gateway.fake.ghosts["erin"] = 2
+        gateway.fake.drop("erin")
+
+    gateway.call(drop_leaving_a_ghost)
+    deadline = time.monotonic() + DEADLINE
+    while "erin" not in gateway.call(lambda: set(gateway.fake.rooms["lobby"].values())):
+        assert time.monotonic() < deadline, "erin never joined again"
+        time.sleep(0.01)
+    gateway.call(lambda: gateway.fake.publish("message", "lobby", "bob", text="welcome back"))
+    chat.wait_for("[lobby] <bob> welcome back")
+    result = chat.finish()
+    assert result.status == ExitStatus.SUCCESS
+    assert result.stdout.count("* erin is still taken by the connection that dropped") == 2
+    assert "nick_taken" not in result.stdout
+    assert [query.get("since") for query in gateway.fake.queries] == [None, ["1"], ["1"], ["1"]]
+
+
 def test_chat_rejoins_every_room_after_a_drop_and_asks_each_for_what_it_missed(
     gateway: Gateway,
 ) -> None:
