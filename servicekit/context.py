@@ -12,12 +12,13 @@ import urllib.parse
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 import bus
 
 from .messages import Message, encode
 
-__all__ = ["Connection", "Context", "Outbox"]
+__all__ = ["Batch", "Connection", "Context", "Outbox"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +92,56 @@ class Outbox:
         self.logger.debug("> topic %s", topic)
         receivers: int = await self.redis.publish(bus.topic_channel(topic), encode(message))
         return receivers
+
+    def batch(self) -> Batch:
+        """Return an empty :class:`Batch`, to publish several commands and messages at once."""
+        return Batch(self.redis.pipeline(transaction=False), self.logger)
+
+
+class Batch:
+    """Commands and topic messages published together, in order, in one round trip.
+
+    Nothing is sent before :meth:`execute`. Then Redis runs them in the order they were
+    added, as a pipeline (not a transaction: other clients' commands may come in between).
+    A gateway reads its commands and its topics on one connection, in Redis's order, so it
+    acts on a batch's commands and messages in the order of the batch.
+
+    Args:
+        pipeline: the Redis pipeline that gathers them.
+        logger: where to log the commands, at debug level.
+
+    Attributes:
+        pipeline: the same, to add other Redis commands to the round trip (``HSET``...).
+    """
+
+    def __init__(self, pipeline: Pipeline, logger: logging.Logger) -> None:
+        self.pipeline = pipeline
+        self.logger = logger
+
+    def __len__(self) -> int:
+        """How many Redis commands the batch holds."""
+        return len(self.pipeline)
+
+    def command(self, gateway: str, command: bus.Command) -> None:
+        """Add a command for a gateway, as :meth:`Outbox.command` publishes it."""
+        self.logger.debug("> %s %s", gateway, command)
+        self.pipeline.publish(bus.gateway_channel(gateway), bus.encode_command(command))
+
+    def publish(self, topic: str, message: Message) -> None:
+        """Add a message for every connection subscribed to ``topic``.
+
+        Unlike a command, it is not logged: a feed adds thousands a second.
+        """
+        self.pipeline.publish(bus.topic_channel(topic), encode(message))
+
+    async def execute(self) -> None:
+        """Publish everything added, in order, then empty the batch.
+
+        Raises:
+            redis.exceptions.RedisError, OSError: Redis could not be reached, or refused a
+                command; some of the batch may have been published.
+        """
+        await self.pipeline.execute()
 
 
 @dataclass(frozen=True)
