@@ -1,100 +1,82 @@
 """A simulated stock market: seeded geometric Brownian motion, one symbol per tick.
 
-The simulation keeps no clock of its own: each call to :meth:`Market.tick` moves one
-symbol, in turn, and stands for ``1 / tick_rate`` seconds of market time. Each symbol's
-log price then takes a normal step of mean ``-sigma**2 * dt / 2`` and standard deviation
-``sigma * sqrt(dt)`` (no drift), where ``sigma`` is the stock's volatility and ``dt`` the
-time between two of its own ticks. The same seed gives the same prices, tick after tick.
+Each call to :meth:`Market.tick` picks a symbol at random, uniformly, and moves its price
+by :data:`DT` of market time: its log price takes a normal step of mean
+``(mu - sigma**2 / 2) * DT`` and standard deviation ``sigma * sqrt(DT)``, where ``mu`` and
+``sigma`` are the stock's annualised drift and volatility. Both the pick and the step come
+from one random generator seeded once, and no clock is read: the same seed (and the same
+``symbols.csv``) gives the same prices, tick after tick, whatever the rate at which they
+are published. :meth:`Market.timed` only says when each tick falls due.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
-__all__ = ["STOCKS", "Market", "Quote", "Stock"]
+from .stocks import STOCKS, Stock
 
+__all__ = ["DT", "Market", "Tick", "Timed"]
 
-@dataclass(frozen=True, kw_only=True)
-class Stock:
-    """A quoted stock.
-
-    Attributes:
-        symbol: its ticker symbol, upper-case.
-        price: its reference price in USD, where the simulation starts.
-        volatility: the standard deviation of its log price over one minute of market
-            time. A real stock's is about 0.1%; ours are ten times livelier, for the demo.
-    """
-
-    symbol: str
-    price: float
-    volatility: float
+DT = 1 / (252 * 390)
+"""The market time one tick moves its symbol by, in years: one minute of trading, with
+252 trading days of 6.5 hours a year."""
 
 
-# Reference prices: about where each stock closed on 31 December 2010, when the HTML5
-# Labs prototype shipped (SAP: its ADR on the NYSE, in USD).
-STOCKS = (
-    Stock(symbol="AAPL", price=322.56, volatility=0.010),
-    Stock(symbol="AMZN", price=180.00, volatility=0.012),
-    Stock(symbol="CSCO", price=20.23, volatility=0.009),
-    Stock(symbol="GOOG", price=593.97, volatility=0.010),
-    Stock(symbol="IBM", price=146.76, volatility=0.007),
-    Stock(symbol="INTC", price=21.03, volatility=0.009),
-    Stock(symbol="MSFT", price=27.91, volatility=0.008),
-    Stock(symbol="NVDA", price=15.40, volatility=0.015),
-    Stock(symbol="ORCL", price=31.30, volatility=0.010),
-    Stock(symbol="SAP", price=50.61, volatility=0.009),
-)
-
-
-@dataclass(frozen=True)
-class Quote:
-    """One tick: ``symbol``'s new price, rounded to cents, and its ``seq`` (from 1)."""
+# Named tuples rather than dataclasses: thousands are made each second.
+class Tick(NamedTuple):
+    """A symbol's new price, at full precision."""
 
     symbol: str
     price: float
-    seq: int
+
+
+class Timed(NamedTuple):
+    """A tick and when it falls due, in seconds after the feed started."""
+
+    at: float
+    tick: Tick
 
 
 class Market:
     """The simulated prices of some stocks.
 
     Args:
-        stocks: the stocks quoted; they tick in the order of their symbols.
+        stocks: the stocks quoted, each starting at its reference price.
         seed: the seed of the simulation's random numbers.
-        tick_rate: ticks per second of market time, all symbols together.
     """
 
-    def __init__(self, stocks: Iterable[Stock] = STOCKS, *, seed: int, tick_rate: float) -> None:
-        self.stocks = {stock.symbol: stock for stock in sorted(stocks, key=lambda s: s.symbol)}
-        if not self.stocks or tick_rate <= 0:
-            raise ValueError("a market needs stocks and a positive tick rate")
-        self.tick_rate = tick_rate
-        #: Minutes of market time between two ticks of the same symbol.
-        self.dt = len(self.stocks) / tick_rate / 60
+    def __init__(self, stocks: Iterable[Stock] = STOCKS, *, seed: int) -> None:
+        self.stocks = {stock.symbol: stock for stock in stocks}
+        if not self.stocks:
+            raise ValueError("a market needs stocks")
         self._rng = random.Random(seed)
-        self._prices = {symbol: stock.price for symbol, stock in self.stocks.items()}
-        self._seqs = dict.fromkeys(self.stocks, 0)
-        self._order = list(self.stocks)
-        self._turn = 0
-
-    @property
-    def symbols(self) -> list[str]:
-        """The symbols quoted, sorted."""
-        return list(self._order)
+        self._symbols = list(self.stocks)
+        self._prices = [stock.price for stock in self.stocks.values()]
+        # Each stock's step is mean + scale * z, for a standard normal z.
+        self._means = [(s.drift - s.volatility**2 / 2) * DT for s in self.stocks.values()]
+        self._scales = [s.volatility * math.sqrt(DT) for s in self.stocks.values()]
 
     def price(self, symbol: str) -> float:
-        """Return the current price of ``symbol``, unrounded."""
-        return self._prices[symbol]
+        """Return the current price of ``symbol``, at full precision."""
+        return self._prices[self._symbols.index(symbol)]
 
-    def tick(self) -> Quote:
-        """Move the next symbol's price one step and return its quote."""
-        symbol = self._order[self._turn]
-        self._turn = (self._turn + 1) % len(self.stocks)
-        sigma = self.stocks[symbol].volatility
-        step = -sigma * sigma * self.dt / 2 + sigma * math.sqrt(self.dt) * self._rng.gauss(0.0, 1.0)
-        self._prices[symbol] *= math.exp(step)
-        self._seqs[symbol] += 1
-        return Quote(symbol, round(self._prices[symbol], 2), self._seqs[symbol])
+    def tick(self) -> Tick:
+        """Move a randomly picked symbol's price one step and return it."""
+        i = self._rng.randrange(len(self._symbols))
+        step = self._means[i] + self._scales[i] * self._rng.gauss(0.0, 1.0)
+        self._prices[i] *= math.exp(step)
+        return Tick(self._symbols[i], self._prices[i])
+
+    def timed(self, rate: float) -> Iterator[Timed]:
+        """Yield the market's ticks forever, due at ``rate`` ticks per second.
+
+        Raises:
+            ValueError: the rate is not positive.
+        """
+        if rate <= 0:
+            raise ValueError("the tick rate must be positive")
+        return (Timed(n / rate, self.tick()) for n in itertools.count())

@@ -1,138 +1,176 @@
-"""The stock-quote service: a simulated market, and subscriptions to its symbols.
+"""The stock-quote service: a feed of quotes, and subscriptions to its symbols.
 
-Every tick publishes a ``quote`` to the symbol's topic, ``quotes.<SYMBOL>``, whether or not
-anyone listens; a client's subscriptions are ``Subscribe`` commands for those topics, so
-that each gateway receives each quote once and fans it out. Each connection's symbols are
-kept in this process's memory, by connection id.
+The quotes come from a seeded simulation (:mod:`stock_service.market`) or a replay of
+recorded quotes (:mod:`stock_service.replay`, with ``WSLAB_REPLAY``). The feed
+(:mod:`stock_service.feed`) publishes every tick on the symbol's topic,
+``quotes.<SYMBOL>``, whether or not anyone listens, and keeps the latest quote of each
+symbol in the hash ``bus.QUOTES_KEY``; a client's subscriptions are ``Subscribe`` commands
+for those topics, so that each gateway receives each quote once and fans it out. Each
+connection's symbols are kept in this process's memory, by connection id.
+
+Run a **single replica** of this service: each replica runs its own feed, so two would
+publish every symbol's ticks twice, with clashing ``seq``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
+import bus
 import servicekit
-from servicekit import Context, Handlers, Outbox, ServiceSettings, setting
+from servicekit import Context, Handlers, Outbox, ServiceSettings, encode, setting
 
-from .market import Market
-from .messages import UNKNOWN_SYMBOL, parse, quote, subscribed, unknown_symbols
+from .feed import Feed, topic
+from .market import Market, Timed
+from .messages import (
+    ALL,
+    UNKNOWN_SYMBOL,
+    parse,
+    snapshot,
+    subscribed,
+    symbols,
+    unknown_symbols,
+)
+from .replay import Replay, ReplayError
+from .stocks import STOCKS
 
-__all__ = ["NAME", "StockHandlers", "StockSettings", "main", "topic"]
+__all__ = ["NAME", "StockHandlers", "StockSettings", "main", "make_handlers"]
 
 NAME = "stocks"
 """The service's name on the bus: it reads ``wslab:svc:stocks``."""
 
-logger = logging.getLogger(f"wslab.{NAME}")
-
-
-def topic(symbol: str) -> str:
-    """Return the topic of a symbol's quotes: ``quotes.MSFT``."""
-    return f"quotes.{symbol}"
-
 
 @dataclass(frozen=True, kw_only=True)
 class StockSettings(ServiceSettings):
-    """The common settings, plus the simulation's.
+    """The common settings, plus the feed's.
 
     Attributes:
         seed: the simulation's seed (``WSLAB_SEED``); the same seed gives the same prices.
-        tick_rate: quotes per second, all symbols together (``WSLAB_TICK_RATE``).
+        tick_rate: the simulation's quotes per second, all symbols together
+            (``WSLAB_TICK_RATE``); with 60 symbols, 100 gives each about 1.7 a second.
+        publish_interval: seconds between two batches of quotes
+            (``WSLAB_PUBLISH_INTERVAL``).
+        max_batch: the most quotes in one batch (``WSLAB_MAX_BATCH``); more than that
+            due at once, and the feed falls behind instead of catching up.
+        replay: a CSV file of recorded quotes to replay instead of simulating
+            (``WSLAB_REPLAY``); empty: simulate.
+        replay_speed: how many times faster than recorded to replay, at least 1
+            (``WSLAB_REPLAY_SPEED``).
     """
 
     seed: int = setting("WSLAB_SEED", 2010, "the seed of the simulated prices")
-    tick_rate: float = setting("WSLAB_TICK_RATE", 20.0, "quotes per second, all symbols")
+    tick_rate: float = setting("WSLAB_TICK_RATE", 100.0, "simulated quotes per second, all symbols")
+    publish_interval: float = setting(
+        "WSLAB_PUBLISH_INTERVAL", 0.01, "seconds between two batches of quotes"
+    )
+    max_batch: int = setting("WSLAB_MAX_BATCH", 10_000, "the most quotes in one batch")
+    replay: str = setting("WSLAB_REPLAY", "", "a CSV file of quotes to replay; empty: simulate")
+    replay_speed: float = setting("WSLAB_REPLAY_SPEED", 1.0, "replay this many times faster")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.tick_rate <= 0:
             raise ValueError("tick rate must be positive")
+        if not 0 < self.publish_interval <= 1:
+            raise ValueError("publish interval must be more than 0 and at most 1 second")
+        if self.max_batch < 1:
+            raise ValueError("max batch must be at least 1")
+        if self.replay_speed < 1:
+            raise ValueError("replay speed must be at least 1")
 
 
 class StockHandlers(Handlers):
-    """Publishes the market's quotes and manages each client's subscriptions.
+    """Lists the symbols, manages each client's subscriptions and runs the feed.
 
     Args:
-        market: the simulated market; its tick rate paces the quotes.
+        feed: the feed of quotes.
 
     Attributes:
         subscriptions: the symbols each connection receives, by connection id.
     """
 
-    def __init__(self, market: Market) -> None:
-        self.market = market
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
         self.subscriptions: dict[str, set[str]] = {}
 
     async def on_message(self, ctx: Context, text: str) -> None:
-        """Apply a subscribe or unsubscribe request and reply with the symbols now received.
+        """Answer ``list``, or apply a subscribe or unsubscribe request.
 
-        Unknown symbols are named in an ``unknown_symbol`` error; the known ones still apply.
+        A request's unknown symbols are named in an ``unknown_symbol`` error; the known
+        ones still apply. Then come, through the feed, so that no tick slips in between:
+        for a subscribe, ``subscribed``, a ``snapshot`` of the symbols' latest quotes and
+        the ``Subscribe`` commands; for an unsubscribe, the ``Unsubscribe`` commands and
+        ``subscribed``.
         """
         request = parse(text)
-        unknown = [s for s in request.symbols if s not in self.market.stocks]
+        if request.action == "list":
+            await ctx.reply(symbols(self.feed.stocks.values()))
+            return
+        stocks = self.feed.stocks
+        unknown = [s for s in request.symbols if s not in stocks and s != ALL]
         if unknown:
             await ctx.reply(servicekit.error(UNKNOWN_SYMBOL, unknown_symbols(unknown)))
-        current = self.subscriptions.get(ctx.conn.id, set())
-        for symbol in request.symbols:
-            if symbol in unknown:
-                continue
-            # Commands are sent even if nothing changes here: after a restart of this
-            # service, only the gateway knows what the connection receives.
-            if request.action == "subscribe":
-                current.add(symbol)
-                await ctx.subscribe(topic(symbol))
-            else:
-                current.discard(symbol)
-                await ctx.unsubscribe(topic(symbol))
-        if current:
-            self.subscriptions[ctx.conn.id] = current
+        known = [s for s in request.symbols if s in stocks]
+        wanted = list(stocks) if ALL in request.symbols else known
+        conn = ctx.conn.id
+        current = self.subscriptions.pop(conn, set())
+        # Commands are sent even if nothing changes here: after a restart of this service,
+        # only the gateway knows what the connection receives.
+        commands: list[bus.Command]
+        if request.action == "subscribe":
+            current.update(wanted)
+            commands = [bus.Send(conn=conn, payload=encode(subscribed(current)))]
+            if wanted:
+                latest = snapshot(self.feed.latest[symbol] for symbol in wanted)
+                commands.append(bus.Send(conn=conn, payload=encode(latest)))
+            commands += (bus.Subscribe(conn=conn, topic=topic(s), conflate=True) for s in wanted)
         else:
-            self.subscriptions.pop(ctx.conn.id, None)
-        await ctx.reply(subscribed(sorted(current)))
+            current.difference_update(wanted)
+            commands = [bus.Unsubscribe(conn=conn, topic=topic(s)) for s in wanted]
+            commands.append(bus.Send(conn=conn, payload=encode(subscribed(current))))
+        if current:
+            self.subscriptions[conn] = current
+        await self.feed.send(ctx.conn.gateway, commands)
 
     async def on_close(self, ctx: Context) -> None:
         """Forget the connection's symbols."""
         self.subscriptions.pop(ctx.conn.id, None)
 
     async def background(self, outbox: Outbox) -> None:
-        """Publish a quote every ``1 / tick_rate`` seconds, until cancelled.
+        """Run the feed until cancelled."""
+        await self.feed.run(outbox)
 
-        A quote that cannot be published (Redis is down) is lost: its ``seq`` is skipped.
-        """
-        loop = asyncio.get_running_loop()
-        interval = 1 / self.market.tick_rate
-        next_at = loop.time()
-        failing = False
-        while True:
-            tick = self.market.tick()
-            message = quote(tick.symbol, tick.price, tick.seq, time.time())
-            try:
-                await outbox.publish(topic(tick.symbol), message)
-            except (RedisError, OSError) as exc:
-                if not failing:
-                    logger.warning("! cannot publish quotes: %s", exc)
-                failing = True
-            else:
-                if failing:
-                    logger.info("= publishing quotes again")
-                failing = False
-            next_at += interval
-            now = loop.time()
-            next_at = max(next_at, now - interval)  # After a stall, resume; do not rush.
-            await asyncio.sleep(max(0.0, next_at - now))
+
+def make_handlers(settings: StockSettings) -> StockHandlers:
+    """Return the handlers of a stock service with these settings.
+
+    Raises:
+        ReplayError: ``settings.replay`` names a file that cannot be read or is not valid;
+            the error is logged first, since the service cannot start.
+    """
+    ticks: Iterator[Timed]
+    if settings.replay:
+        try:
+            replay = Replay(settings.replay, {stock.symbol for stock in STOCKS})
+        except ReplayError as exc:
+            logging.getLogger(f"wslab.{NAME}").error("! %s service cannot start: %s", NAME, exc)
+            raise
+        ticks = replay.timed(settings.replay_speed)
+    else:
+        ticks = Market(STOCKS, seed=settings.seed).timed(settings.tick_rate)
+    feed = Feed(ticks, STOCKS, interval=settings.publish_interval, max_batch=settings.max_batch)
+    return StockHandlers(feed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the stock service: ``python -m stock_service [--help]``; return the exit status."""
     return servicekit.main(
         NAME,
-        lambda settings: StockHandlers(Market(seed=settings.seed, tick_rate=settings.tick_rate)),
+        make_handlers,
         settings_cls=StockSettings,
         prog="python -m stock_service",
-        description="The wslab stock-quote service: simulated quotes on the Redis bus.",
+        description="The wslab stock-quote service: simulated or replayed quotes on the bus.",
         argv=argv,
     )

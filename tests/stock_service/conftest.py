@@ -6,22 +6,28 @@ from pathlib import Path
 import pytest
 
 from servicekit import Service
-from stock_service import Market, StockHandlers, StockSettings
+from stock_service import StockHandlers, StockSettings, make_handlers
 from tests.servicekit.fake_gateway import FakeGateway, running
 
 SEED = 7
-TICK_RATE = 500.0  # Quick, so that tests see quotes at once.
+TICK_RATE = 1000.0  # Quick, so that tests see quotes of any symbol at once.
 
 
 @pytest.fixture
-def handlers() -> StockHandlers:
-    return StockHandlers(Market(seed=SEED, tick_rate=TICK_RATE))
+def settings(redis_url: str, tmp_path: Path) -> StockSettings:
+    return StockSettings(
+        redis_url=redis_url, health_file=str(tmp_path / "healthy"), seed=SEED, tick_rate=TICK_RATE
+    )
 
 
 @pytest.fixture
-async def stocks(redis_url: str, tmp_path: Path, handlers: StockHandlers) -> AsyncIterator[Service]:
+def handlers(settings: StockSettings) -> StockHandlers:
+    return make_handlers(settings)
+
+
+@pytest.fixture
+async def stocks(settings: StockSettings, handlers: StockHandlers) -> AsyncIterator[Service]:
     """The stock service, running."""
-    settings = StockSettings(redis_url=redis_url, health_file=str(tmp_path / "healthy"))
     service = Service("stocks", handlers, settings)
     async with running(service):
         yield service

@@ -7,15 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 
-from stock_service import Market
 from tests.servicekit.fake_gateway import DEADLINE, FakeGateway, Published, wait_subscribed
+from tests.stock_service.test_service import simulated
 
 ROOT = Path(__file__).parents[2]
 
 
-def test_help_documents_the_simulation_settings() -> None:
+def test_help_documents_the_feed_settings() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "stock_service", "--help"],
         cwd=ROOT,
@@ -26,9 +27,16 @@ def test_help_documents_the_simulation_settings() -> None:
     assert result.returncode == 0
     out = " ".join(result.stdout.split())  # argparse wraps lines
     assert out.startswith("usage: python -m stock_service")
-    assert "(env WSLAB_SEED, default 2010)" in out
-    assert "(env WSLAB_TICK_RATE, default 20.0)" in out
-    assert "(env REDIS_URL, default redis://localhost:6379/0)" in out
+    for documented in [
+        "(env WSLAB_SEED, default 2010)",
+        "(env WSLAB_TICK_RATE, default 100.0)",
+        "(env WSLAB_PUBLISH_INTERVAL, default 0.01)",
+        "(env WSLAB_MAX_BATCH, default 10000)",
+        "(env WSLAB_REPLAY, default '')",
+        "(env WSLAB_REPLAY_SPEED, default 1.0)",
+        "(env REDIS_URL, default redis://localhost:6379/0)",
+    ]:
+        assert documented in out
 
 
 async def test_the_service_quotes_from_its_seed_and_stops_cleanly_on_sigterm(
@@ -39,7 +47,7 @@ async def test_the_service_quotes_from_its_seed_and_stops_cleanly_on_sigterm(
         "REDIS_URL": redis_url,
         "WSLAB_HEALTH_FILE": str(tmp_path / "healthy"),
         "WSLAB_SEED": "99",
-        "WSLAB_TICK_RATE": "200",
+        "WSLAB_TICK_RATE": "1000",
     }
     await gateway.listen("quotes.IBM")
     process = await asyncio.create_subprocess_exec(
@@ -49,11 +57,8 @@ async def test_the_service_quotes_from_its_seed_and_stops_cleanly_on_sigterm(
         await wait_subscribed(gateway.redis, "wslab:svc:stocks")
         item = await gateway.next()
         assert isinstance(item, Published)
-        market = Market(seed=99, tick_rate=200)
-        ticks = (market.tick() for _ in range(item.message["seq"] * len(market.symbols)))
-        assert item.message["price"] == next(
-            t.price for t in ticks if (t.symbol, t.seq) == ("IBM", item.message["seq"])
-        )
+        quote = ("IBM", item.message["seq"], item.message["price"])
+        assert quote in islice(simulated(99), 100_000)
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(DEADLINE):
             _, stderr = await process.communicate()
@@ -63,3 +68,21 @@ async def test_the_service_quotes_from_its_seed_and_stops_cleanly_on_sigterm(
             await process.wait()
     assert process.returncode == 0, stderr.decode()
     assert b"= stocks service stopped" in stderr
+
+
+def test_a_bad_replay_file_stops_the_service_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.csv"
+    path.write_text("time,symbol,price\n0,XYZ,1\n")
+    env = {**os.environ, "WSLAB_REPLAY": str(path), "WSLAB_HEALTH_FILE": str(tmp_path / "h")}
+    result = subprocess.run(
+        [sys.executable, "-m", "stock_service"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"! stocks service cannot start: {path}:2: unknown symbol 'XYZ'" in result.stderr
+    assert "Traceback" not in result.stderr

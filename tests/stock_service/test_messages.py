@@ -3,13 +3,34 @@ from __future__ import annotations
 import pytest
 
 from servicekit import ClientError
-from stock_service.messages import Request, parse, quote, subscribed, unknown_symbols
+from stock_service import Quote, Stock
+from stock_service.messages import (
+    Request,
+    parse,
+    quote,
+    snapshot,
+    subscribed,
+    symbols,
+    unknown_symbols,
+)
+
+MSFT = Stock(symbol="MSFT", name="Microsoft", price=27.91, drift=0.06, volatility=0.24)
 
 
 @pytest.mark.parametrize("action", ["subscribe", "unsubscribe"])
 def test_a_request_names_its_action_and_symbols(action: str) -> None:
     payload = f'{{"type": "{action}", "symbols": ["MSFT", "AAPL"]}}'
     assert parse(payload) == Request(action=action, symbols=("MSFT", "AAPL"))
+
+
+@pytest.mark.parametrize("payload", ['{"type": "list"}', '{"type": "list", "symbols": 3}'])
+def test_list_asks_for_the_symbols(payload: str) -> None:
+    assert parse(payload) == Request(action="list", symbols=())
+
+
+@pytest.mark.parametrize("payload", ['{"type": "subscribe", "symbols": ["*"]}', "*", " * "])
+def test_a_star_stands_for_every_symbol(payload: str) -> None:
+    assert parse(payload) == Request(action="subscribe", symbols=("*",))
 
 
 def test_symbols_are_upper_cased_and_deduplicated_in_order() -> None:
@@ -70,12 +91,33 @@ def test_the_unknown_symbols_error_stays_short() -> None:
     assert unknown_symbols(["A" * 100]) == "unknown symbol: " + "A" * 12
 
 
-def test_quote_and_subscribed_are_as_documented() -> None:
-    assert list(quote("MSFT", 27.91, 105, 1.25).items()) == [
+def test_a_quote_is_rounded_and_measured_from_the_reference_price() -> None:
+    assert Quote.of(MSFT, 28.03456, 17, 1.25) == Quote("MSFT", 28.03, 0.12, 0.45, 17, 1.25)
+    assert Quote.of(MSFT, 27.0, 18, 1.5) == Quote("MSFT", 27.0, -0.91, -3.26, 18, 1.5)
+
+
+def test_a_tiny_loss_rounds_to_zero_not_minus_zero() -> None:
+    assert str(Quote.of(MSFT, 27.909, 1, 0.0)) == str(Quote("MSFT", 27.91, 0.0, 0.0, 1, 0.0))
+
+
+def test_quote_and_snapshot_are_as_documented() -> None:
+    q = Quote("MSFT", 27.91, 0.0, 0.0, 105, 1.25)
+    assert list(quote(q).items()) == [
         ("type", "quote"),
         ("symbol", "MSFT"),
         ("price", 27.91),
+        ("change", 0.0),
+        ("change_pct", 0.0),
         ("seq", 105),
         ("ts", 1.25),
     ]
+    assert snapshot([q]) == {"type": "snapshot", "quotes": [q.fields()]}
+    assert list(q.fields()) == ["symbol", "price", "change", "change_pct", "seq", "ts"]
+
+
+def test_symbols_and_subscribed_are_as_documented() -> None:
+    assert symbols([MSFT]) == {
+        "type": "symbols",
+        "symbols": [{"symbol": "MSFT", "name": "Microsoft", "price": 27.91}],
+    }
     assert subscribed(["MSFT", "AAPL"]) == {"type": "subscribed", "symbols": ["AAPL", "MSFT"]}

@@ -1,0 +1,197 @@
+"""The feed against a real Redis, with the test playing the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+import bus
+from servicekit import Outbox
+from stock_service import STOCKS, Feed, FeedStopped, Market, ReplayError, Tick, Timed, topic
+from tests.servicekit.fake_gateway import FakeGateway, Published
+
+STOCK = {stock.symbol: stock for stock in STOCKS}
+NEVER = Timed(math.inf, Tick("MSFT", 1.0))
+
+
+def ticks(*timed: Timed) -> Iterator[Timed]:
+    """These ticks, then no more."""
+    return itertools.chain(timed, [NEVER])
+
+
+def at(seconds: float, symbol: str, price: float) -> Timed:
+    return Timed(seconds, Tick(symbol, price))
+
+
+@contextlib.asynccontextmanager
+async def running(feed: Feed, redis_url: str) -> AsyncIterator[asyncio.Task[None]]:
+    async with Redis.from_url(redis_url) as client:
+        task = asyncio.create_task(feed.run(Outbox(client, logging.getLogger("wslab.test"))))
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def published(gateway: FakeGateway, n: int) -> list[Any]:
+    items = [await gateway.next() for _ in range(n)]
+    assert all(isinstance(item, Published) for item in items), items
+    return [item.message for item in items if isinstance(item, Published)]
+
+
+def listened(symbols: Iterable[str]) -> list[str]:
+    return [topic(symbol) for symbol in symbols]
+
+
+async def test_each_tick_is_published_on_its_topic_with_a_seq_per_symbol(
+    redis_url: str, gateway: FakeGateway
+) -> None:
+    feed = Feed(
+        ticks(at(0, "MSFT", 28.0), at(0, "AAPL", 320.0), at(0, "MSFT", 27.5)),
+        STOCKS,
+        interval=0.01,
+        max_batch=100,
+    )
+    await gateway.listen(*listened(["MSFT", "AAPL"]))
+    async with running(feed, redis_url):
+        first, second, third = await published(gateway, 3)
+    ts = first["ts"]
+    assert (first, second, third) == (
+        {"type": "quote", "symbol": "MSFT", "price": 28.0, "change": 0.09, "change_pct": 0.32,
+         "seq": 1, "ts": ts},
+        {"type": "quote", "symbol": "AAPL", "price": 320.0, "change": -2.56, "change_pct": -0.79,
+         "seq": 1, "ts": ts},
+        {"type": "quote", "symbol": "MSFT", "price": 27.5, "change": -0.41, "change_pct": -1.47,
+         "seq": 2, "ts": ts},
+    )  # fmt: skip
+
+
+async def test_the_quotes_hash_holds_the_text_of_each_symbols_latest_quote(
+    redis_url: str, gateway: FakeGateway
+) -> None:
+    feed = Feed(
+        ticks(at(0, "MSFT", 28.0), at(0, "MSFT", 27.5), at(0.1, "IBM", 150.0)),
+        STOCKS,
+        interval=0.01,
+        max_batch=100,
+    )
+    await gateway.listen(*listened(["MSFT", "IBM"]))
+    async with running(feed, redis_url):
+        await published(gateway, 3)
+        texts = await gateway.redis.hgetall(bus.QUOTES_KEY)
+    quotes = {key.decode(): json.loads(value) for key, value in texts.items()}
+    assert sorted(quotes) == [stock.symbol for stock in STOCKS]
+    for symbol, quote in quotes.items():
+        assert texts[symbol.encode()].decode() == json.dumps(quote)  # the text published
+        assert quote == {"type": "quote", **feed.latest[symbol].fields()}
+    assert (quotes["MSFT"]["seq"], quotes["IBM"]["seq"], quotes["AAPL"]["seq"]) == (2, 1, 0)
+    assert quotes["AAPL"]["price"] == STOCK["AAPL"].price  # no tick yet: the reference
+
+
+async def test_commands_come_after_the_ticks_in_latest_and_before_all_others(
+    redis_url: str, gateway: FakeGateway
+) -> None:
+    feed = Feed(
+        ticks(at(0, "MSFT", 28.0), at(0.1, "MSFT", 28.1)), STOCKS, interval=0.2, max_batch=100
+    )
+    await gateway.listen(topic("MSFT"))
+    async with running(feed, redis_url):
+        assert (await gateway.published(topic("MSFT")))["seq"] == 1
+        assert feed.latest["MSFT"].seq == 1
+        # The next batch holds both the command and the second tick, due meanwhile.
+        await feed.send(gateway.id, [bus.Send(conn="gw-test.1", payload="after seq 1")])
+        assert (await gateway.next()) == bus.Send(conn="gw-test.1", payload="after seq 1")
+        assert (await gateway.published(topic("MSFT")))["seq"] == 2
+
+
+async def test_a_batch_holds_at_most_max_batch_ticks_then_the_lag_is_forgotten(
+    redis_url: str, gateway: FakeGateway
+) -> None:
+    feed = Feed(
+        ticks(*(at(0, "MSFT", 28.0) for _ in range(250)), at(0.15, "MSFT", 29.0)),
+        STOCKS,
+        interval=0.1,
+        max_batch=100,
+    )
+    await gateway.listen(topic("MSFT"))
+    async with running(feed, redis_url):
+        quotes = await published(gateway, 251)
+    batches = [len(list(group)) for _, group in itertools.groupby(q["ts"] for q in quotes)]
+    # Without forgetting the lag, the last tick, due at 0.15 s, would come with the third
+    # batch, 0.2 s after the start.
+    assert batches == [100, 100, 50, 1]
+    assert [q["seq"] for q in quotes] == list(range(1, 252))
+
+
+async def test_ticks_are_published_at_the_rate(redis_url: str) -> None:
+    rate = 400.0
+    feed = Feed(Market(seed=1).timed(rate), STOCKS, interval=0.01, max_batch=10_000)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with running(feed, redis_url):
+        await asyncio.sleep(0.5)
+        count = sum(quote.seq for quote in feed.latest.values())
+        elapsed = loop.time() - started
+    assert rate * (elapsed - 0.1) <= count <= rate * elapsed + 1
+
+
+async def test_without_redis_the_senders_get_the_error_and_the_feed_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed = Feed(Market(seed=1).timed(1000), STOCKS, interval=0.01, max_batch=100)
+    with caplog.at_level(logging.WARNING, logger="wslab.test"):
+        async with running(feed, "redis://127.0.0.1:1/0") as task:
+            for _ in range(2):
+                with pytest.raises(RedisConnectionError):
+                    await feed.send("gw-test", [bus.Send(conn="gw-test.1", payload="hello")])
+            assert not task.done()
+            assert sum(quote.seq for quote in feed.latest.values()) > 0  # lost, not stuck
+    warnings = [r.getMessage() for r in caplog.records if r.name == "wslab.test"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("! cannot publish quotes: ")
+
+
+async def test_a_feed_stopped_while_it_publishes_stops_at_once(redis_url: str) -> None:
+    # Cancelling redis-py in the middle of a pipeline could stall it for its socket timeout.
+    async with Redis.from_url(redis_url) as client:
+        outbox = Outbox(client, logging.getLogger("wslab.test"))
+        for delay in [0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05] * 3:
+            feed = Feed(Market(seed=1).timed(20_000), STOCKS, interval=0.01, max_batch=10_000)
+            task = asyncio.create_task(feed.run(outbox))
+            await asyncio.sleep(delay)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=1.0)
+            assert done == {task}
+
+
+async def test_commands_not_yet_published_when_the_feed_stops_fail(redis_url: str) -> None:
+    feed = Feed(ticks(), STOCKS, interval=10.0, max_batch=100)
+    async with running(feed, redis_url) as task:
+        await asyncio.sleep(0.05)  # The first batch is out; the next is 10 s away.
+        sent = feed.send("gw-test", [bus.Send(conn="gw-test.1", payload="hello")])
+        task.cancel()
+    with pytest.raises(FeedStopped):
+        await sent
+
+
+async def test_the_feed_stops_with_the_error_of_its_ticks(redis_url: str) -> None:
+    def failing() -> Iterator[Timed]:
+        yield at(0, "MSFT", 28.0)
+        raise ReplayError("quotes.csv:3: unknown symbol 'XYZ'")
+
+    feed = Feed(failing(), STOCKS, interval=0.01, max_batch=100)
+    async with Redis.from_url(redis_url) as client:
+        with pytest.raises(ReplayError, match="unknown symbol"):
+            await feed.run(Outbox(client, logging.getLogger("wslab.test")))
