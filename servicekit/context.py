@@ -98,49 +98,65 @@ class Outbox:
         return Batch(self.redis.pipeline(transaction=False), self.logger)
 
 
+# Publishes ARGV's channel, message pairs in order.
+_PUBLISH_ALL = """
+for i = 1, #ARGV, 2 do
+    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+"""
+
+
 class Batch:
     """Commands and topic messages published together, in order, in one round trip.
 
-    Nothing is sent before :meth:`execute`. Then Redis runs them in the order they were
-    added, as a pipeline (not a transaction: other clients' commands may come in between).
-    A gateway reads its commands and its topics on one connection, in Redis's order, so it
-    acts on a batch's commands and messages in the order of the batch.
+    Nothing is sent before :meth:`execute`. Then a Lua script publishes them all, in the
+    order they were added, with no other client's command in between (Redis runs a script
+    alone). A gateway reads its commands and its topics on one connection, in Redis's
+    order, so it acts on a batch's commands and messages in the order of the batch. One
+    script rather than a pipeline of ``PUBLISH``: redis-py spends several times more on
+    each reply than Redis on each message. Since the script runs alone, a batch of
+    thousands of messages holds Redis's other clients for milliseconds.
 
     Args:
-        pipeline: the Redis pipeline that gathers them.
+        pipeline: the Redis pipeline the script goes into, last.
         logger: where to log the commands, at debug level.
 
     Attributes:
-        pipeline: the same, to add other Redis commands to the round trip (``HSET``...).
+        pipeline: the same: other Redis commands added to it (``HSET``...) go out in the
+            same round trip, before the batch's messages.
     """
 
     def __init__(self, pipeline: Pipeline, logger: logging.Logger) -> None:
         self.pipeline = pipeline
         self.logger = logger
+        self._messages: list[str | bytes] = []  # channel, message, channel, message...
 
     def __len__(self) -> int:
-        """How many Redis commands the batch holds."""
-        return len(self.pipeline)
+        """How many commands, messages and other Redis commands the batch holds."""
+        return len(self._messages) // 2 + len(self.pipeline)
 
     def command(self, gateway: str, command: bus.Command) -> None:
         """Add a command for a gateway, as :meth:`Outbox.command` publishes it."""
         self.logger.debug("> %s %s", gateway, command)
-        self.pipeline.publish(bus.gateway_channel(gateway), bus.encode_command(command))
+        self._messages += (bus.gateway_channel(gateway), bus.encode_command(command))
 
     def publish(self, topic: str, message: Message) -> None:
         """Add a message for every connection subscribed to ``topic``.
 
         Unlike a command, it is not logged: a feed adds thousands a second.
         """
-        self.pipeline.publish(bus.topic_channel(topic), encode(message))
+        self._messages += (bus.topic_channel(topic), encode(message))
 
     async def execute(self) -> None:
         """Publish everything added, in order, then empty the batch.
 
         Raises:
             redis.exceptions.RedisError, OSError: Redis could not be reached, or refused a
-                command; some of the batch may have been published.
+                command: some or all of the batch may not have been published.
         """
+        if self._messages:
+            self.pipeline.eval(_PUBLISH_ALL, 0, *self._messages)
+            self._messages = []
         await self.pipeline.execute()
 
 

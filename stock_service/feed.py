@@ -1,12 +1,15 @@
 """The quote feed: ticks published in paced batches, with the commands that go between them.
 
 Every ``interval`` seconds the feed takes the ticks that have fallen due, numbers each
-symbol's ticks (``seq``, from 1) and publishes, in one Redis pipeline and in this order:
+symbol's ticks (``seq``, from 1) and publishes them in one ``servicekit.Batch`` (one round
+trip to Redis), in this order:
 
 1. the commands handed to :meth:`Feed.send` since the last batch;
 2. a ``quote`` message on ``quotes.<SYMBOL>`` for each tick;
-3. ``HSET`` of ``bus.QUOTES_KEY``: each symbol of the batch -> the JSON text of its last
-   quote, the very text published (every symbol, in the first batch and after a failure).
+
+with, in the same round trip, ``HSET`` of ``bus.QUOTES_KEY``: each symbol of the batch ->
+the JSON text of its last quote, the very text published (every symbol, in the first batch
+and after a failure).
 
 So no tick is awaited on its own, and the rate only paces publishing: which ticks come, and
 their prices, depend on the source alone. A gateway reads its commands and its topics on one
