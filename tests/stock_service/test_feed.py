@@ -104,7 +104,7 @@ async def test_commands_come_after_the_ticks_in_latest_and_before_all_others(
     redis_url: str, gateway: FakeGateway
 ) -> None:
     feed = Feed(
-        ticks(at(0, "MSFT", 28.0), at(0.1, "MSFT", 28.1)), STOCKS, interval=0.2, max_batch=100
+        ticks(at(0, "MSFT", 28.0), at(0.25, "MSFT", 28.1)), STOCKS, interval=0.5, max_batch=100
     )
     await gateway.listen(topic("MSFT"))
     async with running(feed, redis_url):
@@ -120,17 +120,17 @@ async def test_a_batch_holds_at_most_max_batch_ticks_then_the_lag_is_forgotten(
     redis_url: str, gateway: FakeGateway
 ) -> None:
     feed = Feed(
-        ticks(*(at(0, "MSFT", 28.0) for _ in range(250)), at(0.15, "MSFT", 29.0)),
+        ticks(*(at(0, "MSFT", 28.0) for _ in range(250)), at(0.3, "MSFT", 29.0)),
         STOCKS,
-        interval=0.1,
+        interval=0.2,
         max_batch=100,
     )
     await gateway.listen(topic("MSFT"))
     async with running(feed, redis_url):
         quotes = await published(gateway, 251)
     batches = [len(list(group)) for _, group in itertools.groupby(q["ts"] for q in quotes)]
-    # Without forgetting the lag, the last tick, due at 0.15 s, would come with the third
-    # batch, 0.2 s after the start.
+    # Without forgetting the lag, the last tick, due at 0.3 s, would come with the third
+    # batch, 0.4 s after the start.
     assert batches == [100, 100, 50, 1]
     assert [q["seq"] for q in quotes] == list(range(1, 252))
 
@@ -144,7 +144,7 @@ async def test_ticks_are_published_at_the_rate(redis_url: str) -> None:
         await asyncio.sleep(0.5)
         count = sum(quote.seq for quote in feed.latest.values())
         elapsed = loop.time() - started
-    assert rate * (elapsed - 0.1) <= count <= rate * elapsed + 1
+    assert rate * (elapsed - 0.2) <= count <= rate * elapsed + 1
 
 
 async def test_without_redis_the_senders_get_the_error_and_the_feed_goes_on(
