@@ -263,7 +263,10 @@ class Hub:
 
     async def _subscribe(self, link: Link, channel: str, conflate: bool) -> None:
         link.channels.add(channel)
-        # Subscribing again changes how the connection receives the topic.
+        # Subscribing again changes how the connection receives the topic, and makes a held
+        # message stale: the service sends what is current (a snapshot) before it.
+        if channel in link.conflated:
+            link.outbox.drop_held(channel)
         if conflate:
             link.conflated.add(channel)
         else:

@@ -511,6 +511,20 @@ async def test_subscribing_again_without_conflate_sends_every_message(
     assert outbox.latest_of == [None, None]
 
 
+async def test_subscribing_again_to_a_conflated_topic_drops_its_held_message(
+    hub: Hub, service: FakeService
+) -> None:
+    # A quote held for a slow client is older than the snapshot sent before a new Subscribe.
+    outbox = RecordingOutbox()
+    link = await hub.open("chat", "/chat", "", outbox)
+    for _ in range(2):
+        await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
+    await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
+    assert await outbox.next() == text("marker")
+    assert outbox.dropped == [topic_channel("quotes.MSFT")]
+    assert link.conflated == {topic_channel("quotes.MSFT")}
+
+
 async def test_unsubscribing_from_a_conflated_topic_drops_its_held_message(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
