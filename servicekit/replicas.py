@@ -14,14 +14,13 @@ last owner did not: after each envelope the owner records its ``seq`` in
 ``wslab:svc:<service>:done:<conn>``, so the new owner knows where each connection is.
 
 A partition is free when its owner released it (the key then holds an empty string for a
-while) or died (the key expired). A replica takes no partition until it has listened for
-two leases, unless no other replica lives: so the envelopes a dead owner left unhandled
-are taken over by a replica that kept them, not by one that started after they were sent.
-
-Replicas share the partitions evenly: each one registers in ``wslab:svc:<service>:replicas``
-after its first two leases, and aims at ``ceil(count / replicas)`` partitions. An owner
-with more releases the extra ones, which only replicas with fewer take; a partition whose
-owner died is taken by any replica, whatever its share, and shared out again afterwards.
+while) or died (the key expired). Each replica registers in ``wslab:svc:<service>:replicas``
+with when it started listening. A dead owner's partitions are taken only by the replica
+that has listened the longest: if any live replica kept the envelopes that owner left
+unhandled, that one did. Released partitions are taken by replicas that have listened for
+two leases (so that what the owner left unhandled is among what they kept) and own fewer
+than their share, ``ceil(count / replicas)``, counting those replicas; an owner with more
+than its share releases the extra ones.
 See docs/ARCHITECTURE.md, "Service replicas".
 """
 
@@ -81,7 +80,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], '', 'PX
 """Marks a lease held by ARGV[1] released, for ARGV[2] ms (then it is missing, as if its
 owner had died). KEYS: the lease."""
 
+REGISTER = """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+for _, replica in ipairs(dead) do
+  redis.call('ZREM', KEYS[1], replica)
+  redis.call('ZREM', KEYS[2], replica)
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+"""
+"""Registers replica ARGV[1] as live until ARGV[3], listening since ARGV[4], and forgets
+the replicas whose registration expired by ARGV[2] (Unix times). KEYS: the live replicas
+by expiry, the same by when they started listening. Returns the live replicas and when
+each started listening, the longest listening first."""
+
 Handle: TypeAlias = Callable[[bus.Envelope], Awaitable[None]]
+
+
+def _text(data: bytes | str) -> str:
+    return data.decode() if isinstance(data, bytes) else data
 
 
 def partition_of(conn: str, count: int) -> int:
@@ -128,9 +146,12 @@ class Partitions:
         }
         self._renew: AsyncScript = client.register_script(RENEW)
         self._take: AsyncScript = client.register_script(TAKE)
+        self._registration: AsyncScript = client.register_script(REGISTER)
         self._release: AsyncScript = client.register_script(RELEASE)
-        # When this replica started listening, or None while it is not.
+        # When this replica started listening (monotonic, and Unix time for the others to
+        # compare), or None while it is not.
         self._started: float | None = None
+        self._since = 0.0
 
     def of(self, conn: str) -> int:
         """Return the partition of a connection."""
@@ -148,6 +169,11 @@ class Partitions:
     def replicas_key(self) -> str:
         """The sorted set of live replicas, scored by when each one's registration expires."""
         return f"{self._prefix}:replicas"
+
+    @property
+    def since_key(self) -> str:
+        """The sorted set of live replicas, scored by when each one started listening."""
+        return f"{self._prefix}:replicas:since"
 
     def keep(self, envelope: bus.Envelope) -> None:
         """Keep an envelope of a partition this replica does not own, for a takeover."""
@@ -176,9 +202,9 @@ class Partitions:
         partition that its last owner did not handle.
         """
         if self._started is None:
-            self._started = time.monotonic()
-        others = await self._others()
-        target = math.ceil(self.count / (others + 1))
+            self._started, self._since = time.monotonic(), time.time()
+        senior, sharing = await self._register()
+        target = math.ceil(self.count / sharing)
         for partition in sorted(self.owned):
             if not await self._renew(
                 keys=[self.lease_key(partition)], args=[self.replica, self._lease_ms]
@@ -187,14 +213,14 @@ class Partitions:
                 logger.warning("! lost partition %d to another replica", partition)
         extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]
         free: list[int] = []
-        if others == 0 or self._listened >= 2 * self.lease:
+        if senior or self._mature:
             candidates = [
                 partition for partition in range(self.count) if partition not in self.owned
             ]
             holders = await self.redis.mget([self.lease_key(partition) for partition in candidates])
             released = [p for p, holder in zip(candidates, holders, strict=True) if holder == b""]
             orphaned = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
-            free = released[: max(0, target - len(self.owned))] + orphaned
+            free = released[: max(0, target - len(self.owned))] + (orphaned if senior else [])
         if not extra and not free:
             return
         async with lock:
@@ -215,6 +241,7 @@ class Partitions:
             await self._release(keys=[self.lease_key(released)], args=[self.replica, window_ms])
         if partition is None:
             await self.redis.zrem(self.replicas_key, self.replica)
+            await self.redis.zrem(self.since_key, self.replica)
         if partitions:
             logger.info("= released partitions %s", sorted(partitions))
 
@@ -230,14 +257,27 @@ class Partitions:
         self.owned.clear()
         self._started = None
 
-    async def _others(self) -> int:
-        """Register this replica once it listened two leases; return how many others live."""
+    async def _register(self) -> tuple[bool, int]:
+        """Say that this replica is alive; return whether it is the one that has listened
+        the longest of the live replicas, and how many replicas share the partitions: those
+        that have listened for two leases, and that one."""
         now = time.time()
-        if self._listened >= 2 * self.lease:
-            await self.redis.zadd(self.replicas_key, {self.replica: now + self.lease})
-        await self.redis.zremrangebyscore(self.replicas_key, "-inf", now)
-        replicas = await self.redis.zrange(self.replicas_key, 0, -1)
-        return len([replica for replica in replicas if replica != self.replica.encode()])
+        found = await self._registration(
+            keys=[self.replicas_key, self.since_key],
+            args=[self.replica, now, now + self.lease, self._since],
+        )
+        replicas = [_text(replica) for replica in found[::2]]
+        since = [float(started) for started in found[1::2]]
+        mature = {
+            r for r, started in zip(replicas, since, strict=True) if now - started >= 2 * self.lease
+        }
+        return replicas[0] == self.replica, len(mature | {replicas[0]})
+
+    @property
+    def _mature(self) -> bool:
+        """Whether this replica has listened for two leases: it then holds the envelopes a
+        partition's owner may leave unhandled when it releases the partition."""
+        return self._listened >= 2 * self.lease
 
     @property
     def _listened(self) -> float:

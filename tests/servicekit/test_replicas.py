@@ -202,6 +202,33 @@ async def test_a_killed_replica_is_taken_over_by_one_that_kept_its_envelopes_not
     }
 
 
+async def test_a_dead_owners_partitions_go_to_the_replica_that_listened_longest(
+    replicas: Replicas, gateway: FakeGateway
+) -> None:
+    first = replicas.start("first")
+    await until(lambda: len(first.partitions.owned) == 8)
+    for n in range(CONNECTIONS):
+        await gateway.open(gateway.conn(n))
+    await until(lambda: len(replicas.handled) >= CONNECTIONS)
+    second = replicas.start("second")  # Young: it has not listened for two leases yet.
+    await until(lambda: second.subscriber.connected.is_set())
+
+    await replicas.kill("first")
+    for n in range(CONNECTIONS):  # Only second hears these.
+        await gateway.message(gateway.conn(n), "while down")
+    third = replicas.start("third")
+    await until(lambda: third.subscriber.connected.is_set())
+    for n in range(CONNECTIONS):
+        await gateway.close(gateway.conn(n))
+    await until(lambda: len(replicas.handled) >= CONNECTIONS * 3)
+    await replicas.stop_all()
+
+    assert by_connection(replicas.handled) == {
+        gateway.conn(n): [0, 1, 2] for n in range(CONNECTIONS)
+    }
+    assert {name for name, _, seq in replicas.handled if seq == 1} == {"second"}
+
+
 async def test_a_stopping_replica_hands_its_partitions_over_without_waiting_for_its_lease(
     redis_url: str, tmp_path: Path, gateway: FakeGateway
 ) -> None:
