@@ -23,6 +23,7 @@ from pathlib import Path
 
 import docker as docker_sdk
 import pytest
+from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from client import Connection, connect
@@ -35,6 +36,10 @@ OFFLINE = {
     "REDIS_IMAGE": "wslab/base:bookworm",
     "PIP_ARGS": "--no-index --find-links=/wheels",
 }
+
+#: Quotes per second of the stack's stock service: enough for a client that stops reading
+#: to fall behind within seconds (tests/integration/test_quotes.py).
+STOCKS_TICK_RATE = "1000"
 
 #: Where a gateway is: host and port.
 Address = tuple[str, int]
@@ -54,6 +59,7 @@ def compose_env(docker: docker_sdk.DockerClient) -> Iterator[dict[str, str]]:
         **{name: os.environ.get(name, value) for name, value in OFFLINE.items()},
         "COMPOSE_PROJECT_NAME": "wslab-test",
         "WSLAB_PORT": str(free_port()),
+        "WSLAB_TICK_RATE": STOCKS_TICK_RATE,
     }
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -76,6 +82,17 @@ def stack(compose_env: dict[str, str]) -> Iterator[DockerCompose]:
 @pytest.fixture(scope="session")
 def gateway(stack: DockerCompose, compose_env: dict[str, str]) -> Address:
     return "127.0.0.1", int(compose_env["WSLAB_PORT"])
+
+
+def containers(
+    stack: DockerCompose, docker: docker_sdk.DockerClient, service: str
+) -> list[Container]:
+    """The containers of a service, one per replica."""
+    return [
+        docker.containers.get(container.ID)
+        for container in stack.get_containers()
+        if container.Service == service
+    ]
 
 
 def get_status(gateway: Address, path: str) -> int:

@@ -29,6 +29,7 @@ from servicekit.replicas import partition_of
 from tests.integration.conftest import (
     ROOT,
     Address,
+    containers,
     keep_saying,
     next_event,
     open_chat,
@@ -98,27 +99,16 @@ def messages(events: list[Event]) -> list[Event]:
     return [event for event in events if event["type"] == "message"]
 
 
-def containers(
-    stack: DockerCompose, docker: docker_sdk.DockerClient, service: str
-) -> list[Container]:
-    """The containers of a service, one per replica."""
-    return [
-        docker.containers.get(container.ID)
-        for container in stack.get_containers()
-        if container.Service == service
-    ]
-
-
 @asynccontextmanager
-async def stopped(*containers: Container) -> AsyncIterator[None]:
+async def stopped(*replicas: Container) -> AsyncIterator[None]:
     """The containers stopped for the block, and started again at its end whatever happens."""
-    for container in containers:
-        await asyncio.to_thread(container.stop)
+    for replica in replicas:
+        await asyncio.to_thread(replica.stop)
     try:
         yield
     finally:
-        for container in containers:
-            await asyncio.to_thread(container.start)
+        for replica in replicas:
+            await asyncio.to_thread(replica.start)
 
 
 async def test_two_wslab_chat_clients_see_each_other_in_seq_order_and_a_latecomer_gets_it(
