@@ -77,6 +77,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from machine import cpu_model, load_average
 from websockets.frames import Frame as RfcFrame
 from websockets.frames import Opcode as RfcOpcode
 from websockets.streams import StreamReader
@@ -328,27 +329,6 @@ def measure(case: Case, repeats: int, min_time: float) -> Result:
 
 
 # Report -------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or platform.processor() elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, if the platform has them."""
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def header(repeats: int, min_time: float, malloc: str) -> list[str]:

@@ -91,6 +91,7 @@ from multiprocessing.synchronize import Event
 import redis
 import uvicorn
 from fastapi import FastAPI
+from machine import cpu_model, load_average
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
@@ -651,27 +652,6 @@ async def measure(run: Run, url: str, args: argparse.Namespace) -> Result:
 
 
 # Report ------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or platform.processor() elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, if the platform has them."""
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -45,6 +45,7 @@ from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
 import redis
+from machine import cpu_model, load_average
 from redis.asyncio import Redis
 
 from servicekit import Outbox, encode
@@ -54,27 +55,6 @@ from stock_service.messages import quote
 REDIS_IMAGE = os.environ.get("WSLAB_REDIS_IMAGE", "wslab/base:bookworm")
 REDIS_COMMAND = "redis-server --protected-mode no --save '' --appendonly no"
 PATTERN = "wslab:topic:quotes.*"
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or platform.processor() elsewhere."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, if the platform has them."""
-    try:
-        return " ".join(f"{load:.2f}" for load in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 # In process -----------------------------------------------------------------------------
