@@ -53,6 +53,9 @@ class Subscriber:
         self.max_backoff = max_backoff
         #: True while subscribed and reading; False while reconnecting.
         self.connected = asyncio.Event()
+        #: How many times it connected: a new count means that messages published while
+        #: it was away were missed, however short the gap.
+        self.connections = 0
         self._channels: set[str] = set()
         self._pubsub: redis.client.PubSub | None = None
         # Set when a subscription change may not have reached Redis.
@@ -126,5 +129,6 @@ class Subscriber:
                     logger.exception("! handler failed on a message from %s", channel)
 
     def _connect(self) -> None:
+        self.connections += 1
         self.connected.set()
         logger.info("= redis pub/sub connected, %d channels", len(self._channels))

@@ -209,10 +209,13 @@ class Service:
 
     async def _balance(self) -> None:
         """Share the partitions with the other replicas, every third of a lease."""
+        heard = 0  # The subscriber's connection the partitions were taken with.
         while True:
-            if not self.subscriber.connected.is_set():
+            if self.subscriber.connections != heard or not self.subscriber.connected.is_set():
+                # Away from the bus, even briefly: envelopes were missed, so start over.
                 self.partitions.deaf()
                 await self.subscriber.connected.wait()
+                heard = self.subscriber.connections
             try:
                 await self.partitions.balance(self._busy, self._handle_once)
             except Exception as exc:  # Redis is down: the leases wait, or expire.

@@ -229,6 +229,22 @@ async def test_a_dead_owners_partitions_go_to_the_replica_that_listened_longest(
     assert {name for name, _, seq in replicas.handled if seq == 1} == {"second"}
 
 
+async def test_a_replica_that_lost_the_bus_even_briefly_gives_its_partitions_up_and_starts_over(
+    replicas: Replicas, gateway: FakeGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = replicas.start("first")
+    await until(lambda: len(first.partitions.owned) == 8)
+    await gateway.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    await until(lambda: first.subscriber.connections == 2)
+    await until(lambda: len(first.partitions.owned) == 8)
+    await gateway.open(gateway.conn(1))
+    await until(lambda: len(replicas.handled) == 1)
+    await replicas.stop_all()
+
+    assert replicas.handled == [("first", gateway.conn(1), 0)]
+    assert "not receiving envelopes: giving up partitions" in caplog.text
+
+
 async def test_a_stopping_replica_hands_its_partitions_over_without_waiting_for_its_lease(
     redis_url: str, tmp_path: Path, gateway: FakeGateway
 ) -> None:
