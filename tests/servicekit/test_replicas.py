@@ -67,6 +67,12 @@ class Replicas:
         self.tasks[name] = (service, asyncio.create_task(service.run()))
         return service
 
+    async def started(self, name: str, owning: int) -> Service:
+        """Start a replica and wait until it owns ``owning`` partitions."""
+        service = self.start(name)
+        await until(lambda: len(service.partitions.owned) == owning)
+        return service
+
     async def stop(self, name: str) -> None:
         service, task = self.tasks.pop(name)
         service.stop()
@@ -121,8 +127,7 @@ def by_connection(handled: Handled) -> dict[str, list[int]]:
 async def test_two_replicas_share_the_connections_and_handle_each_envelope_once_in_order(
     replicas: Replicas, gateway: FakeGateway
 ) -> None:
-    first = replicas.start("first")
-    await until(lambda: len(first.partitions.owned) == 8)
+    first = await replicas.started("first", owning=8)
     second = replicas.start("second")
     await until(lambda: len(first.partitions.owned) == len(second.partitions.owned) == 4)
 
@@ -148,10 +153,8 @@ async def test_two_replicas_share_the_connections_and_handle_each_envelope_once_
 async def test_a_killed_replicas_connections_are_taken_over_with_nothing_lost_or_repeated(
     replicas: Replicas, gateway: FakeGateway
 ) -> None:
-    first = replicas.start("first")
-    await until(lambda: len(first.partitions.owned) == 8)
-    second = replicas.start("second")
-    await until(lambda: len(second.partitions.owned) == 4)
+    await replicas.started("first", owning=8)
+    await replicas.started("second", owning=4)
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
         await gateway.message(gateway.conn(n), "before")
@@ -178,10 +181,8 @@ async def test_a_killed_replicas_connections_are_taken_over_with_nothing_lost_or
 async def test_a_killed_replica_is_taken_over_by_one_that_kept_its_envelopes_not_a_newcomer(
     replicas: Replicas, gateway: FakeGateway
 ) -> None:
-    first = replicas.start("first")
-    await until(lambda: len(first.partitions.owned) == 8)
-    second = replicas.start("second")
-    await until(lambda: len(second.partitions.owned) == 4)
+    await replicas.started("first", owning=8)
+    await replicas.started("second", owning=4)
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
     await until(lambda: len(replicas.handled) >= CONNECTIONS)
@@ -205,8 +206,7 @@ async def test_a_killed_replica_is_taken_over_by_one_that_kept_its_envelopes_not
 async def test_a_dead_owners_partitions_go_to_the_replica_that_listened_longest(
     replicas: Replicas, gateway: FakeGateway
 ) -> None:
-    first = replicas.start("first")
-    await until(lambda: len(first.partitions.owned) == 8)
+    await replicas.started("first", owning=8)
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
     await until(lambda: len(replicas.handled) >= CONNECTIONS)
@@ -232,8 +232,7 @@ async def test_a_dead_owners_partitions_go_to_the_replica_that_listened_longest(
 async def test_a_replica_that_lost_the_bus_even_briefly_gives_its_partitions_up_and_starts_over(
     replicas: Replicas, gateway: FakeGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = replicas.start("first")
-    await until(lambda: len(first.partitions.owned) == 8)
+    first = await replicas.started("first", owning=8)
     await gateway.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
     await until(lambda: first.subscriber.connections == 2)
     await until(lambda: len(first.partitions.owned) == 8)
@@ -251,11 +250,9 @@ async def test_a_stopping_replica_hands_its_partitions_over_without_waiting_for_
     # Leases far longer than the test's deadline: only a hand-over lets the next one start.
     replicas = Replicas(redis_url, tmp_path, lease=60)
     try:
-        first = replicas.start("first")
-        await until(lambda: len(first.partitions.owned) == 8)
+        await replicas.started("first", owning=8)
         await replicas.stop("first")
-        second = replicas.start("second")
-        await until(lambda: len(second.partitions.owned) == 8)
+        await replicas.started("second", owning=8)
         await gateway.open(gateway.conn(1))
         await until(lambda: len(replicas.handled) == 1)
         assert replicas.handled == [("second", gateway.conn(1), 0)]
