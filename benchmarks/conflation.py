@@ -523,7 +523,7 @@ async def stocks_service(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
 
 
 async def wait_subscribed(hub: Hub, client: Redis, count: int, symbols: Sequence[str]) -> None:

@@ -94,7 +94,7 @@ class Subscriber:
                     backoff = _FIRST_BACKOFF
                 self.connected.clear()
                 if self._pubsub is not None:
-                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await self._pubsub.aclose()
                     self._pubsub = None
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)

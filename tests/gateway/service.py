@@ -36,7 +36,7 @@ class FakeService:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.pubsub.aclose()
 
     async def next_raw(self) -> bytes:
         """The next message published on the service's channel, as published."""

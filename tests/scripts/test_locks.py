@@ -1,0 +1,36 @@
+"""The lock files match pyproject.toml, so a changed range cannot go unlocked."""
+
+import pytest
+
+from scripts import locks
+
+PYPROJECT = locks.pyproject()
+
+
+def read(lock: str) -> str:
+    return (locks.ROOT / "requirements" / f"{lock}.txt").read_text()
+
+
+@pytest.mark.parametrize("lock", locks.LOCKS)
+def test_each_lock_was_resolved_from_the_ranges_pyproject_gives_now(lock: str) -> None:
+    assert locks.recorded_inputs(read(lock)) == locks.inputs(lock, PYPROJECT), (
+        f"requirements/{lock}.txt was locked from other ranges than pyproject.toml gives: "
+        "run scripts/lock-requirements"
+    )
+
+
+@pytest.mark.parametrize("image", locks.IMAGES)
+def test_the_tests_run_the_versions_each_image_ships(image: str) -> None:
+    tested, shipped = locks.pins(read("test")), locks.pins(read(image))
+    assert {name: tested.get(name) for name in shipped} == shipped
+
+
+def test_a_changed_range_is_told_from_the_recorded_one() -> None:
+    changed = {**PYPROJECT, "project": {**PYPROJECT["project"], "dependencies": ["h11>=0.17"]}}
+    assert locks.recorded_inputs(read("client")) != locks.inputs("client", changed)
+
+
+def test_the_record_is_read_back_as_written() -> None:
+    text = locks.header("test", PYPROJECT) + "h11==0.16.0\n"
+    assert locks.recorded_inputs(text) == locks.inputs("test", PYPROJECT)
+    assert locks.pins(text) == {"h11": "0.16.0"}
