@@ -65,6 +65,7 @@ class Connection:
         # Received messages, then None once the connection is closed.
         self._messages: asyncio.Queue[Message | None] = asyncio.Queue()
         self._drained = asyncio.Event()
+        self._paused = False
         self._pings: dict[bytes, asyncio.Future[None]] = {}
         self._write()
         self._reading = asyncio.create_task(self._read())
@@ -73,6 +74,12 @@ class Connection:
     def subprotocol(self) -> str | None:
         """The subprotocol the server selected, if any."""
         return self.protocol.subprotocol
+
+    @property
+    def reading_paused(self) -> bool:
+        """True while reading from the network waits for :meth:`recv`, ``max_queue``
+        messages being buffered."""
+        return self._paused
 
     async def send(self, message: Message) -> None:
         """Send a text (``str``) or binary (``bytes``) message.
@@ -185,8 +192,10 @@ class Connection:
         protocol = self.protocol
         while protocol.state is not State.CLOSED:
             while self._messages.qsize() >= self._max_queue and protocol.state is State.OPEN:
+                self._paused = True
                 self._drained.clear()
                 await self._drained.wait()
+            self._paused = False
             try:
                 data = await self._reader.read(_READ_SIZE)
             except OSError:

@@ -9,9 +9,9 @@ import pytest
 import trustme
 
 from tests.client import draft_server
-from tests.client.fake_gateway import FakeGateway, Gateway, in_thread
+from tests.client.fake_gateway import FakeGateway
 from tests.client.http_proxy import ConnectProxy
-from tests.client.threaded import serving
+from tests.client.threaded import Gateway, in_thread, serving
 
 
 @pytest.fixture(scope="session")

@@ -15,16 +15,13 @@ import json
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 try:
     from tests.client import draft_server
-    from tests.client.threaded import DEADLINE, serving
 except ImportError:  # run as a script
     import draft_server  # type: ignore[no-redef]
-    from threaded import DEADLINE, serving  # type: ignore[no-redef]
 
 # symbol: (name, reference price)
 STOCKS = {
@@ -312,31 +309,6 @@ async def start(
 ) -> asyncio.Server:
     gateway = gateway or FakeGateway(tick)
     return await asyncio.start_server(gateway.handle, "127.0.0.1", port)
-
-
-T = TypeVar("T")
-
-
-@dataclass
-class Gateway:
-    """A fake gateway running in a thread; :meth:`call` runs code in its event loop."""
-
-    url: str
-    fake: FakeGateway
-    loop: asyncio.AbstractEventLoop
-
-    def call(self, function: Callable[[], T]) -> T:
-        async def run() -> T:
-            return function()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(DEADLINE)
-
-
-@contextlib.contextmanager
-def in_thread(fake: FakeGateway) -> Iterator[Gateway]:
-    """Run ``fake`` in a thread of its own, for tests that run ``wslab`` synchronously."""
-    with serving(lambda: start(gateway=fake)) as server:
-        yield Gateway(f"ws://127.0.0.1:{server.ports[0]}", fake, server.loop)
 
 
 async def serve_forever(port: int, tick: float) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from client.cli import Environment, ExitStatus, format_message, main
+from tests.waiting import HANG
 
 
 @dataclass
@@ -138,7 +139,7 @@ def pipeline(command: str) -> Result:
     """Run a shell pipeline whose first command is ``wslab ARGS``; its status is wslab's."""
     script = f"set -o pipefail; {shlex.quote(installed_wslab())} {command}"
     completed = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, timeout=30, check=False
+        ["bash", "-c", script], capture_output=True, text=True, timeout=HANG, check=False
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
@@ -149,7 +150,7 @@ def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
         input="first\nbig:70000\nbinary:cafe\n",
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=HANG,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr

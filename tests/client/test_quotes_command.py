@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import queue
 import re
 import signal
 import subprocess
 import threading
-import time
 from typing import IO
 
 import pytest
@@ -18,9 +16,10 @@ import pytest
 from client.cli import Environment, ExitStatus, main
 from client.quotes import Board
 from client.quotes_command import LiveTable
-from tests.client.fake_gateway import UNAVAILABLE, Gateway
+from tests.client.fake_gateway import UNAVAILABLE
 from tests.client.test_cli import Result, installed_wslab, pipeline, wslab
-from tests.client.threaded import DEADLINE
+from tests.client.threaded import Gateway
+from tests.waiting import HANG, until_sync
 
 
 def test_quotes_json_prints_a_snapshot_then_ticks_of_the_symbols_asked_with_increasing_seq(
@@ -179,33 +178,32 @@ class Lines:
     """The lines a process writes to a stream, read by a thread so that waiting can end."""
 
     def __init__(self, stream: IO[str]) -> None:
-        self.seen: list[str] = []
-        self._lines: queue.Queue[str] = queue.Queue()
+        self.lines: list[str] = []
+        self._looked_at = 0  # lines that wait_for went past
         self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._reader.start()
 
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
-            self._lines.put(line.rstrip("\n"))
+            self.lines.append(line.rstrip("\n"))
 
     def wait_for(self, pattern: str) -> str:
-        """Return the next line that matches ``pattern``; fail after DEADLINE."""
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            try:
-                line = self._lines.get(timeout=max(deadline - time.monotonic(), 0))
-            except queue.Empty:
-                pytest.fail(f"no line matching {pattern!r} after\n" + "\n".join(self.seen))
-            self.seen.append(line)
-            if re.fullmatch(pattern, line):
-                return line
+        """Return the next line that matches ``pattern``, after those waited for before."""
+
+        def found() -> bool:
+            for line in self.lines[self._looked_at :]:
+                self._looked_at += 1
+                if re.fullmatch(pattern, line):
+                    return True
+            return False
+
+        until_sync(found, f"a line matching {pattern!r}")
+        return self.lines[self._looked_at - 1]
 
     def all(self) -> list[str]:
         """Every line, once the process closed the stream."""
-        self._reader.join(DEADLINE)
-        while not self._lines.empty():
-            self.seen.append(self._lines.get())
-        return self.seen
+        until_sync(lambda: not self._reader.is_alive(), "the process to close its stream")
+        return self.lines
 
 
 def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gateway) -> None:
@@ -230,13 +228,13 @@ def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gate
             gateway.call(lambda: setattr(gateway.fake, "stocks_down", False))
             second = json.loads(stdout.wait_for(r'\{"type": "snapshot".*'))
             process.send_signal(signal.SIGINT)
-            assert process.wait(DEADLINE) == ExitStatus.CTRL_C
+            assert process.wait(HANG) == ExitStatus.CTRL_C
             delays = [line for line in stderr.all() if line.startswith("* reconnecting in ")]
         finally:
             process.kill()  # if the test failed while it ran
     assert second["quotes"][0]["seq"] > first["quotes"][0]["seq"]
     assert all(re.fullmatch(r"\* reconnecting in \d+\.\d s", line) for line in delays)
-    notes = [line for line in stderr.seen if line not in delays]
+    notes = [line for line in stderr.lines if line not in delays]
     assert re.fullmatch(r"\* connection failed: .+", notes[0])
     assert notes[1:3] == ["* reconnected", f"* unavailable: {UNAVAILABLE}"]
     assert notes[-1] == "* reconnected"

@@ -12,8 +12,9 @@ from client import connect
 from client.cli import ExitStatus
 from client.replay import Failure, Peer, SessionResult, format_result, play
 from client.session import Expect, Recorder, Send, Session, Step, load_session, parse_session
-from tests.client import fake_gateway
-from tests.client.test_cli import wslab
+from tests.client import fake_gateway, threaded
+from tests.client.test_cli import Result, wslab
+from tests.waiting import HANG, within
 
 SESSIONS = Path(__file__).parents[2] / "sessions"
 
@@ -21,7 +22,7 @@ SESSIONS = Path(__file__).parents[2] / "sessions"
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     """The URL of a fake gateway (tests/client/fake_gateway.py) running in a thread."""
-    with fake_gateway.in_thread(fake_gateway.FakeGateway()) as gateway:
+    with threaded.in_thread(fake_gateway.FakeGateway()) as gateway:
         yield gateway.url
 
 
@@ -30,6 +31,12 @@ async def async_url() -> AsyncIterator[str]:
     server = await fake_gateway.start()
     yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     server.close()
+
+
+def replay(*args: str) -> Result:
+    """``wslab replay`` with ``args``; an expectation waits until a hang, unless its step or
+    ``args`` give a timeout."""
+    return wslab("replay", "--timeout", str(HANG), *args)
 
 
 def write_session(directory: Path, name: str, session: dict[str, object]) -> str:
@@ -44,9 +51,7 @@ CHAT = {"alice": "/chat?nick=alice", "bob": "/chat?nick=bob"}
 def test_replay_exits_0_with_one_pass_line_per_session_when_every_expectation_is_met(
     url: str,
 ) -> None:
-    result = wslab(
-        "replay", str(SESSIONS / "chat.json"), str(SESSIONS / "quotes.json"), "--url", url
-    )
+    result = replay(str(SESSIONS / "chat.json"), str(SESSIONS / "quotes.json"), "--url", url)
     assert (result.status, result.stderr) == (ExitStatus.SUCCESS, "")
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -54,12 +59,30 @@ def test_replay_exits_0_with_one_pass_line_per_session_when_every_expectation_is
     assert re.fullmatch(r"PASS  stock quotes  4/4 steps  \d+\.\d\d s", lines[1])
 
 
-def test_replay_exits_1_and_names_the_failed_step_and_what_arrived_instead(
-    url: str, tmp_path: Path
-) -> None:
-    path = write_session(
-        tmp_path,
-        "wrong.json",
+class Scripted:
+    """A connection on which ``messages`` have arrived and no more will; it keeps what is
+    sent. Unlike a real one, nothing can arrive late, after an expectation timed out."""
+
+    def __init__(self, *messages: str) -> None:
+        self.messages = list(messages)
+        self.sent: list[str] = []
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+
+    async def recv(self) -> str:
+        if not self.messages:
+            await asyncio.Event().wait()  # forever
+        return self.messages.pop(0)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_replay_names_the_step_that_timed_out_and_what_arrived_instead() -> None:
+    hello = '{"type": "message", "room": "lobby", "nick": "alice", "text": "hello bob"}'
+    peers = {"alice": Scripted(), "bob": Scripted('{"type": "join", "nick": "bob"}', hello)}
+    session = parse_session(
         {
             "name": "wrong greeting",
             "connections": CHAT,
@@ -70,19 +93,21 @@ def test_replay_exits_1_and_names_the_failed_step_and_what_arrived_instead(
                 {"conn": "bob", "send": "never sent"},
             ],
         },
+        source="wrong.json",
     )
-    result = wslab("replay", path, "--url", url, "--timeout", "0.5")
-    assert result.status == ExitStatus.ERROR
-    lines = result.stdout.splitlines()
+
+    async def open_connection(name: str, url: str) -> Peer:
+        return peers[name]
+
+    result = await play(session, "ws://gateway", open_connection, timeout=0.01)
+    lines = format_result(result)
     assert re.fullmatch(r"FAIL  wrong greeting  2/4 steps  \d+\.\d\d s", lines[0])
-    assert lines[1:3] == [
-        f'      step 3 of {path} (bob): expected {{"type": "message", "text": "hello carol"}}',
-        "      timed out after 0.5 s; 1 message arrived that did not match:",
+    assert lines[1:] == [
+        '      step 3 of wrong.json (bob): expected {"type": "message", "text": "hello carol"}',
+        "      timed out after 0.01 s; 1 message arrived that did not match:",
+        f"        {hello}",
     ]
-    assert lines[3].startswith(
-        '        {"type": "message", "room": "lobby", "nick": "alice", "text": "hello bob", '
-    )
-    assert len(lines) == 4
+    assert (peers["alice"].sent, peers["bob"].sent) == (["hello bob"], [])
 
 
 def test_replay_reports_a_timeout_when_nothing_arrives_using_the_steps_own_timeout(
@@ -100,7 +125,7 @@ def test_replay_reports_a_timeout_when_nothing_arrives_using_the_steps_own_timeo
             ],
         },
     )
-    result = wslab("replay", path, "--url", url, "--timeout", "60")
+    result = replay(path, "--url", url)
     assert result.status == ExitStatus.ERROR
     assert result.stdout.splitlines()[1:] == [
         f'      step 3 of {path} (echo): expected the text "pong!"',
@@ -119,7 +144,7 @@ def test_replay_reports_a_connection_the_server_closes_while_a_step_waits(
             "steps": [{"send": "one"}, {"send": "close:bye"}, {"expect_text": "two"}],
         },
     )
-    result = wslab("replay", path, "--url", url)
+    result = replay(path, "--url", url)
     assert result.status == ExitStatus.ERROR
     assert result.stdout.splitlines()[1:] == [
         f'      step 3 of {path} (echo): expected the text "two"',
@@ -134,7 +159,7 @@ def test_replay_plays_every_session_and_exits_1_if_any_failed(url: str, tmp_path
         "failing.json",
         {"connections": {"echo": "/echo"}, "steps": [{"expect_text": "x", "timeout": 0.1}]},
     )
-    result = wslab("replay", failing, str(SESSIONS / "quotes.json"), "--url", url)
+    result = replay(failing, str(SESSIONS / "quotes.json"), "--url", url)
     assert result.status == ExitStatus.ERROR
     verdicts = [line[:4] for line in result.stdout.splitlines() if not line.startswith(" ")]
     assert verdicts == ["FAIL", "PASS"]
@@ -157,13 +182,15 @@ async def test_speed_0_plays_recorded_times_as_fast_as_possible(async_url: str) 
     async def open_connection(name: str, url: str) -> Peer:
         return await connect(url, proxy=None)
 
-    async with asyncio.timeout(30):  # a guard: ignoring speed 0 would take two hours
-        result = await play(session, async_url, open_connection, speed=0)
+    result = await within(
+        play(session, async_url, open_connection, speed=0),
+        "the session played as fast as possible, not in two hours",
+    )
     assert (result.ok, result.passed) == (True, 4)
 
 
 def test_replay_takes_speed_0_on_the_command_line(url: str) -> None:
-    result = wslab("replay", str(SESSIONS / "chat.json"), "--url", url, "--speed", "0")
+    result = replay(str(SESSIONS / "chat.json"), "--url", url, "--speed", "0")
     assert result.status == ExitStatus.SUCCESS
     assert result.stdout.startswith("PASS  two people chatting  6/6 steps  ")
 
@@ -174,7 +201,7 @@ def test_replay_refuses_a_bad_session_file_with_exit_2_before_playing_anything(
     bad = write_session(
         tmp_path, "bad.json", {"connections": CHAT, "steps": [{"conn": "carol", "send": "hi"}]}
     )
-    result = wslab("replay", str(SESSIONS / "chat.json"), bad, "--url", url)
+    result = replay(str(SESSIONS / "chat.json"), bad, "--url", url)
     assert (result.status, result.stdout) == (ExitStatus.USAGE, "")
     assert result.stderr == (
         f"wslab: {bad}: step 1: 'conn' is 'carol', which is not one of the connections: "
@@ -183,44 +210,51 @@ def test_replay_refuses_a_bad_session_file_with_exit_2_before_playing_anything(
 
 
 def test_replay_refuses_a_url_it_cannot_use_with_exit_2(tmp_path: Path) -> None:
-    result = wslab("replay", str(SESSIONS / "chat.json"), "--url", "http://localhost:1")
+    result = replay(str(SESSIONS / "chat.json"), "--url", "http://localhost:1")
     assert (result.status, result.stdout) == (ExitStatus.USAGE, "")
     assert result.stderr.startswith(f"wslab: {SESSIONS / 'chat.json'}: connection 'alice': ")
 
 
 @pytest.mark.parametrize(
-    ("base", "path", "status", "message"),
+    ("base", "connections", "open_timeout", "status", "message"),
     [
         (
             "ws://127.0.0.1:1",
-            "/echo",
+            {"alice": "/echo"},
+            HANG,
             ExitStatus.CONNECT_FAILED,
             "connection 'alice': cannot connect to ws://127.0.0.1:1/echo: ",
         ),
         (
             None,
-            "/forbidden",
+            {"alice": "/echo", "bob": "/forbidden"},
+            HANG,
             ExitStatus.HANDSHAKE_FAILED,
             "connection 'bob': server rejected the handshake with 403: origin not allowed here",
         ),
-        (
+        (  # 0.3 s where nothing answers, so that no connection has to open that fast
             None,
-            "/silent",
+            {"alice": "/silent", "bob": "/echo"},
+            0.3,
             ExitStatus.TIMEOUT,
-            "connection 'bob': timed out after 0.3 s opening ws://127.0.0.1:",
+            "connection 'alice': timed out after 0.3 s opening ws://127.0.0.1:",
         ),
     ],
     ids=["refused", "rejected", "timeout"],
 )
 def test_replay_stops_with_the_exit_status_of_connect_when_a_connection_cannot_open(
-    url: str, tmp_path: Path, base: str | None, path: str, status: ExitStatus, message: str
+    url: str,
+    tmp_path: Path,
+    base: str | None,
+    connections: dict[str, str],
+    open_timeout: float,
+    status: ExitStatus,
+    message: str,
 ) -> None:
-    session = write_session(
-        tmp_path,
-        "cannot-open.json",
-        {"connections": {"alice": "/echo", "bob": path}, "steps": []},
+    session = write_session(tmp_path, "cannot-open.json", {"connections": connections, "steps": []})
+    result = replay(
+        session, "--url", base or url, "--open-timeout", str(open_timeout), "--no-proxy"
     )
-    result = wslab("replay", session, "--url", base or url, "--open-timeout", "0.3", "--no-proxy")
     assert (result.status, result.stdout) == (status, "")
     assert result.stderr.startswith(f"wslab: {session}: {message}")
 
@@ -231,7 +265,7 @@ def test_replay_reports_the_sessions_it_played_before_a_connection_could_not_ope
     forbidden = write_session(
         tmp_path, "forbidden.json", {"connections": {"alice": "/forbidden"}, "steps": []}
     )
-    result = wslab("replay", str(SESSIONS / "quotes.json"), forbidden, "--url", url)
+    result = replay(str(SESSIONS / "quotes.json"), forbidden, "--url", url)
     assert result.status == ExitStatus.HANDSHAKE_FAILED
     assert result.stdout.startswith("PASS  stock quotes  4/4 steps  ")
     assert result.stderr.startswith(f"wslab: {forbidden}: connection 'alice': server rejected")
@@ -239,7 +273,7 @@ def test_replay_reports_the_sessions_it_played_before_a_connection_could_not_ope
 
 def test_replay_refuses_a_negative_speed(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        wslab("replay", "s.json", "--url", "ws://localhost", "--speed", "-1")
+        replay("s.json", "--url", "ws://localhost", "--speed", "-1")
     assert info.value.code == ExitStatus.USAGE
     assert "argument --speed: must be 0 or more: -1" in capsys.readouterr().err
 
@@ -284,7 +318,7 @@ def test_a_session_recorded_with_connect_record_replays_against_the_same_server(
         Expect({"type": "join", "room": "lobby", "nick": "rec"}),
         Expect({"type": "message", "room": "lobby", "nick": "rec", "text": "hello"}),
     ]
-    replayed = wslab("replay", str(path), "--url", url)
+    replayed = replay(str(path), "--url", url)
     assert replayed.status == ExitStatus.SUCCESS, replayed.stdout
     assert replayed.stdout.startswith("PASS  recorded  4/4 steps  ")
 

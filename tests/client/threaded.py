@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-DEADLINE = 10.0  # seconds a test waits for something to happen before failing
+from tests.client.fake_gateway import FakeGateway, start
+from tests.waiting import until_sync
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,10 +33,18 @@ def serving(*starts: Callable[[], Awaitable[asyncio.Server]]) -> Iterator[Servin
     try:
         yield Serving(loop, [server.sockets[0].getsockname()[1] for server in servers])
     finally:
-        asyncio.run_coroutine_threadsafe(_stop(servers), loop).result(DEADLINE)
+        run_in(loop, _stop(servers), "the servers in their thread to stop")
         loop.call_soon_threadsafe(loop.stop)
-        thread.join()
+        until_sync(lambda: not thread.is_alive(), "the servers' event loop to stop")
         loop.close()
+
+
+def run_in(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], what: str) -> T:
+    """Run ``coroutine`` in ``loop``, which runs in another thread, and return its result;
+    fail saying ``what`` it was waiting for if that never comes."""
+    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    until_sync(future.done, what)
+    return future.result()
 
 
 async def _stop(servers: list[asyncio.Server]) -> None:
@@ -46,3 +58,25 @@ async def _stop(servers: list[asyncio.Server]) -> None:
     await asyncio.gather(*handlers, return_exceptions=True)
     for server in servers:
         await server.wait_closed()
+
+
+@dataclass
+class Gateway:
+    """A fake gateway running in a thread; :meth:`call` runs code in its event loop."""
+
+    url: str
+    fake: FakeGateway
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, function: Callable[[], T]) -> T:
+        async def run() -> T:
+            return function()
+
+        return run_in(self.loop, run(), f"the gateway to run {function.__qualname__}")
+
+
+@contextlib.contextmanager
+def in_thread(fake: FakeGateway) -> Iterator[Gateway]:
+    """Run ``fake`` in a thread of its own, for tests that run ``wslab`` synchronously."""
+    with serving(lambda: start(gateway=fake)) as server:
+        yield Gateway(f"ws://127.0.0.1:{server.ports[0]}", fake, server.loop)
