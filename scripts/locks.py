@@ -74,15 +74,15 @@ def pins(lock_text: str) -> dict[str, str]:
     return found
 
 
-def main(command: str, *lock: str) -> None:
+def main(command: str, lock: str = "") -> None:
     if command == "locks":
         print(*LOCKS)
     elif command == "images":
         print(*IMAGES)
     elif command == "inputs":
-        print("\n".join(inputs(*lock, pyproject())))
+        print("\n".join(inputs(lock, pyproject())))
     else:
-        print(header(*lock, pyproject()), end="")
+        print(header(lock, pyproject()), end="")
 
 
 if __name__ == "__main__":
