@@ -121,6 +121,10 @@ class Partitions:
 
     Attributes:
         owned: the partitions this replica owns.
+        period: seconds between two calls of :meth:`balance`: a third of ``lease``, so that
+            leases are renewed in time.
+        maturity: seconds a replica listens before it takes released partitions and counts
+            in the shares: two leases (see the module's docstring).
     """
 
     def __init__(
@@ -138,6 +142,8 @@ class Partitions:
         self.count = count
         self.lease = lease
         self.window = window
+        self.period = lease / 3
+        self.maturity = 2 * lease
         self.replica = replica or f"{socket.gethostname()}-{secrets.token_hex(3)}"
         self.owned: set[int] = set()
         self._prefix = bus.service_channel(service)
@@ -196,7 +202,7 @@ class Partitions:
     async def balance(self, lock: asyncio.Lock, handle: Handle) -> None:
         """Renew this replica's leases, release its extra partitions, take free ones.
 
-        Call it every third of ``lease``. Releasing and taking over happen under ``lock``,
+        Call it every ``period``. Releasing and taking over happen under ``lock``,
         the lock the caller holds while it handles an envelope: a partition is never
         released in the middle of one. ``handle`` runs each kept envelope of a taken
         partition that its last owner did not handle.
@@ -260,7 +266,7 @@ class Partitions:
     async def _register(self) -> tuple[bool, int]:
         """Say that this replica is alive; return whether it is the one that has listened
         the longest of the live replicas, and how many replicas share the partitions: those
-        that have listened for two leases, and that one."""
+        that have listened for ``maturity``, and that one."""
         now = time.time()
         found = await self._registration(
             keys=[self.replicas_key, self.since_key],
@@ -269,15 +275,15 @@ class Partitions:
         replicas = [_text(replica) for replica in found[::2]]
         since = [float(started) for started in found[1::2]]
         mature = {
-            r for r, started in zip(replicas, since, strict=True) if now - started >= 2 * self.lease
+            r for r, started in zip(replicas, since, strict=True) if now - started >= self.maturity
         }
         return replicas[0] == self.replica, len(mature | {replicas[0]})
 
     @property
     def _mature(self) -> bool:
-        """Whether this replica has listened for two leases: it then holds the envelopes a
+        """Whether this replica has listened for ``maturity``: it then holds the envelopes a
         partition's owner may leave unhandled when it releases the partition."""
-        return self._listened >= 2 * self.lease
+        return self._listened >= self.maturity
 
     @property
     def _listened(self) -> float:

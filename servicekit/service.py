@@ -208,7 +208,7 @@ class Service:
             )
 
     async def _balance(self) -> None:
-        """Share the partitions with the other replicas, every third of a lease."""
+        """Share the partitions with the other replicas, every ``partitions.period``."""
         heard = 0  # The subscriber's connection the partitions were taken with.
         while True:
             if self.subscriber.connections != heard or not self.subscriber.connected.is_set():
@@ -220,7 +220,7 @@ class Service:
                 await self.partitions.balance(self._busy, self._handle_once)
             except Exception as exc:  # Redis is down: the leases wait, or expire.
                 self.logger.warning("! cannot balance partitions: %s", exc)
-            await asyncio.sleep(self.partitions.lease / 3)
+            await asyncio.sleep(self.partitions.period)
 
     async def _answer(self, ctx: Context, message: Message) -> None:
         try:

@@ -15,7 +15,7 @@ request, :func:`http_exchange` sends raw bytes and returns the HTTP response,
 reserved bits and opcodes included, and :func:`connect_socket` leaves a handshake done on a
 raw socket that the test reads only if it wants to.
 
-Every wait is bounded by :data:`TIMEOUT`.
+Every wait is bounded by :data:`tests.waiting.HANG`, and says what it waited for.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 
+from tests.waiting import within
+
 CONTINUATION, CLOSE, PING, PONG, TEXT, BINARY, HELLO = 0, 1, 2, 3, 4, 5, 15
 #: The Origin sent unless a test says otherwise.
 ORIGIN = "http://localhost"
-#: Seconds any single wait may take.
-TIMEOUT = 5.0
 
 SERVER_HELLO_SIZE = 2 + 8 + 16  # 8F 18 | server nonce | digest
 _HEAD_END = b"\r\n\r\n"
@@ -136,7 +136,8 @@ async def http_exchange(host: str, port: int, data: bytes) -> Response:
 
     Reading to EOF also checks that the server closes the connection after answering.
     """
-    async with asyncio.timeout(TIMEOUT):
+
+    async def exchange() -> Response:
         reader, writer = await asyncio.open_connection(host, port)
         try:
             writer.write(data)
@@ -146,6 +147,8 @@ async def http_exchange(host: str, port: int, data: bytes) -> Response:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+    return await within(exchange(), "an HTTP response and the server's EOF")
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,8 @@ class DraftClient:
         """Send the request, check the 101 and the server HELLO, and send nothing more."""
         nonce = os.urandom(8)
         request = opening_request(resource, f"{host}:{port}", nonce, headers=headers)
-        async with asyncio.timeout(TIMEOUT):
+
+        async def handshake() -> DraftClient:
             reader, writer = await asyncio.open_connection(host, port)
             try:
                 writer.write(request)
@@ -216,7 +220,9 @@ class DraftClient:
             except BaseException:
                 writer.close()
                 raise
-        return cls(reader, writer, response, nonce, server_nonce)
+            return cls(reader, writer, response, nonce, server_nonce)
+
+        return await within(handshake(), f"the 101 and the server HELLO for {resource}")
 
     async def __aenter__(self) -> DraftClient:
         return self
@@ -232,8 +238,7 @@ class DraftClient:
     async def send_raw(self, data: bytes) -> None:
         """Write bytes as they are."""
         self.writer.write(data)
-        async with asyncio.timeout(TIMEOUT):
-            await self.writer.drain()
+        await within(self.writer.drain(), "the server to read what the client sent")
 
     async def send(self, opcode: int, payload: bytes = b"", *, fin: bool = True) -> None:
         """Send one frame."""
@@ -241,17 +246,19 @@ class DraftClient:
 
     async def recv_frame(self) -> Frame:
         """Read the next frame; the server never sets reserved bits."""
-        async with asyncio.timeout(TIMEOUT):
-            first, second = await self.reader.readexactly(2)
-            if first & 0x70 or second & 0x80:
-                msg = f"reserved bits set in {bytes([first, second]).hex(' ')}"
-                raise ProtocolViolation(msg)
-            length = second & 0x7F
-            if length == 126:
-                (length,) = struct.unpack(">H", await self.reader.readexactly(2))
-            elif length == 127:
-                (length,) = struct.unpack(">Q", await self.reader.readexactly(8))
-            payload = await self.reader.readexactly(length)
+        return await within(self._read_frame(), "a frame from the server")
+
+    async def _read_frame(self) -> Frame:
+        first, second = await self.reader.readexactly(2)
+        if first & 0x70 or second & 0x80:
+            msg = f"reserved bits set in {bytes([first, second]).hex(' ')}"
+            raise ProtocolViolation(msg)
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack(">H", await self.reader.readexactly(2))
+        elif length == 127:
+            (length,) = struct.unpack(">Q", await self.reader.readexactly(8))
+        payload = await self.reader.readexactly(length)
         return Frame(bool(first & 0x80), first & 0x0F, payload)
 
     async def recv_message(self) -> tuple[int, bytes]:
@@ -280,8 +287,7 @@ class DraftClient:
 
     async def read_to_eof(self) -> bytes:
         """Read everything until the server closes the connection; return it."""
-        async with asyncio.timeout(TIMEOUT):
-            return await self.reader.read()
+        return await within(self.reader.read(), "the server to close the connection")
 
     async def close(self, body: bytes = b"") -> bytes:
         """Run the closing handshake: send a Close, read the echo, then the server's EOF.
@@ -357,18 +363,22 @@ async def connect_socket(
     sock.setblocking(False)
     nonce = os.urandom(8)
     request = opening_request(resource, f"{host}:{port}", nonce)
+
+    async def handshake() -> bytes:
+        await loop.sock_connect(sock, (host, port))
+        await loop.sock_sendall(sock, request)
+        received = b""
+        while _HEAD_END not in received or (
+            len(received) < received.index(_HEAD_END) + len(_HEAD_END) + SERVER_HELLO_SIZE
+        ):
+            data = await loop.sock_recv(sock, 4096)
+            if not data:
+                raise ProtocolViolation("the server closed during the handshake")
+            received += data
+        return received
+
     try:
-        async with asyncio.timeout(TIMEOUT):
-            await loop.sock_connect(sock, (host, port))
-            await loop.sock_sendall(sock, request)
-            received = b""
-            while _HEAD_END not in received or (
-                len(received) < received.index(_HEAD_END) + len(_HEAD_END) + SERVER_HELLO_SIZE
-            ):
-                data = await loop.sock_recv(sock, 4096)
-                if not data:
-                    raise ProtocolViolation("the server closed during the handshake")
-                received += data
+        received = await within(handshake(), f"the 101 and the server HELLO for {resource}")
         end = received.index(_HEAD_END) + len(_HEAD_END)
         response = parse_head(received[:end])
         check_switch(response, f"ws://{host}:{port}{resource}", ORIGIN)

@@ -20,9 +20,7 @@ from typing import Any
 
 import uvicorn
 
-#: How long the server may take to start, and to stop once every connection is closed.
-STARTUP_TIMEOUT = 10.0
-SHUTDOWN_TIMEOUT = 10.0
+from tests.waiting import POLL, Hang, within
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ async def run_server(app: Any, **options: Any) -> AsyncIterator[RunningServer]:
     """Serve ``app`` until the block ends, then shut the server down gracefully.
 
     Shutting down waits for every connection to end, so a test that leaves one open fails
-    with TimeoutError here instead of hanging.
+    here (tests.waiting.Hang) instead of hanging.
 
     Args:
         app: the ASGI application.
@@ -61,22 +59,24 @@ async def run_server(app: Any, **options: Any) -> AsyncIterator[RunningServer]:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+
+    async def started() -> None:
+        while not server.started:
+            if task.done():
+                task.result()  # Raise why it stopped.
+                msg = "the server stopped during startup"
+                raise RuntimeError(msg)
+            await asyncio.sleep(POLL)
+
     try:
-        async with asyncio.timeout(STARTUP_TIMEOUT):
-            while not server.started:
-                if task.done():
-                    task.result()  # Raise why it stopped.
-                    msg = "the server stopped during startup"
-                    raise RuntimeError(msg)
-                await asyncio.sleep(0.01)
+        await within(started(), "the server to start")
         port: int = server.servers[0].sockets[0].getsockname()[1]
         yield RunningServer(server, "127.0.0.1", port)
     finally:
         server.should_exit = True
         try:
-            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
-                await task
-        except TimeoutError:
+            await within(asyncio.shield(task), "the server to stop, every connection closed")
+        except Hang:
             server.force_exit = True
             await task
             raise

@@ -15,7 +15,7 @@ from types import TracebackType
 import redis.asyncio as redis
 
 from bus import Command, Envelope, encode_command, gateway_channel, service_channel
-from tests.gateway.draft_client import TIMEOUT
+from tests.waiting import POLL, within
 
 
 class FakeService:
@@ -28,6 +28,8 @@ class FakeService:
 
     async def __aenter__(self) -> FakeService:
         await self.pubsub.subscribe(self.channel)
+        # Subscribed once Redis says so: what the gateway publishes from now on arrives.
+        await wait_subscribers(self.client, self.channel, 1)
         return self
 
     async def __aexit__(
@@ -40,12 +42,15 @@ class FakeService:
 
     async def next_raw(self) -> bytes:
         """The next message published on the service's channel, as published."""
-        async with asyncio.timeout(TIMEOUT):
+
+        async def next_message() -> bytes:
             while True:
-                message = await self.pubsub.get_message(timeout=TIMEOUT)
+                message = await self.pubsub.get_message(timeout=1)
                 if message is not None:
                     data: bytes = message["data"]
                     return data
+
+        return await within(next_message(), f"a message on {self.channel}")
 
     async def next_envelope(self) -> Envelope:
         """The next envelope published on the service's channel."""
@@ -58,9 +63,12 @@ class FakeService:
 
 async def wait_subscribers(client: redis.Redis, channel: str, count: int) -> None:
     """Wait until ``channel`` has ``count`` subscribers in Redis."""
-    async with asyncio.timeout(TIMEOUT):
+
+    async def counted() -> None:
         while True:
             ((_, subscribers),) = await client.pubsub_numsub(channel)
             if subscribers == count:
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POLL)
+
+    await within(counted(), f"{count} subscribers to {channel}")

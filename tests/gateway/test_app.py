@@ -29,7 +29,6 @@ from tests.gateway.draft_client import (
     BINARY,
     CLOSE,
     TEXT,
-    TIMEOUT,
     DraftClient,
     Frame,
     connect_socket,
@@ -40,30 +39,41 @@ from tests.gateway.draft_client import (
 from tests.gateway.metrics import sample
 from tests.gateway.server import RunningServer, run_server, shrink_send_buffer
 from tests.gateway.service import FakeService, wait_subscribers
+from tests.waiting import HANG, POLL, within
 from wsdraft import State
 
 GATEWAY = "gw-app"
 
 
+def settings(redis_url: str, **changes: Any) -> Settings:
+    """The gateway's settings for a test: Redis's answers may take as long as a hang."""
+    timeouts = {"ready_timeout": HANG, "quotes_timeout": HANG}
+    return Settings(redis_url=redis_url, gateway_id=GATEWAY, **{**timeouts, **changes})
+
+
 @asynccontextmanager
 async def http_client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=server.url("", scheme="http"), trust_env=False, timeout=TIMEOUT
+        base_url=server.url("", scheme="http"), trust_env=False, timeout=HANG
     ) as http:
         yield http
 
 
 async def wait_ready(server: RunningServer) -> None:
     """Wait for /readyz to answer 200: the hub subscribes just after startup."""
-    async with http_client(server) as http, asyncio.timeout(TIMEOUT):
-        while (await http.get("/readyz")).status_code != 200:
-            await asyncio.sleep(0.01)
+
+    async def ready() -> None:
+        async with http_client(server) as http:
+            while (await http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(POLL)
+
+    await within(ready(), "/readyz to answer 200")
 
 
 @pytest.fixture
 async def server(redis_url: str) -> AsyncIterator[RunningServer]:
     """The gateway with its default routes, ready."""
-    app = create_app(Settings(redis_url=redis_url, gateway_id=GATEWAY))
+    app = create_app(settings(redis_url))
     async with run_server(app) as server:
         await wait_ready(server)
         yield server
@@ -134,7 +144,7 @@ async def test_metrics_lists_the_wslab_metrics(server: RunningServer) -> None:
 async def test_with_redis_unreachable_readyz_answers_503_and_clients_get_bus_down(
     unreachable_redis_url: str,
 ) -> None:
-    app = create_app(Settings(redis_url=unreachable_redis_url, gateway_id=GATEWAY))
+    app = create_app(settings(unreachable_redis_url))
     async with run_server(app) as server:
         async with http_client(server) as http:
             response = await http.get("/readyz")
@@ -238,8 +248,8 @@ async def test_quotes_before_any_quote_answers_none(server: RunningServer) -> No
 
 
 async def test_quotes_refuses_more_symbols_than_the_maximum_with_422(redis_url: str) -> None:
-    settings = Settings(redis_url=redis_url, gateway_id=GATEWAY, max_quote_symbols=3)
-    async with run_server(create_app(settings)) as server, http_client(server) as http:
+    app = create_app(settings(redis_url, max_quote_symbols=3))
+    async with run_server(app) as server, http_client(server) as http:
         ok = await http.get("/api/quotes", params={"symbols": "A,B,C,a,b,c"})
         refused = await http.get("/api/quotes", params={"symbols": "A,B,C,D"})
     assert ok.status_code == 200
@@ -269,7 +279,7 @@ async def test_an_invalid_stored_quote_is_logged_and_its_symbol_is_unknown(
 
 
 async def test_quotes_with_redis_unreachable_answers_503(unreachable_redis_url: str) -> None:
-    app = create_app(Settings(redis_url=unreachable_redis_url, gateway_id=GATEWAY))
+    app = create_app(settings(unreachable_redis_url))
     async with run_server(app) as server, http_client(server) as http:
         response = await http.get("/api/quotes", params={"symbols": "MSFT"})
     assert response.status_code == 503
@@ -283,10 +293,8 @@ async def test_quotes_with_redis_not_answering_answers_503_at_the_timeout() -> N
 
     async with await asyncio.start_server(never_answer, "127.0.0.1", 0) as silent:
         port = silent.sockets[0].getsockname()[1]
-        settings = Settings(
-            redis_url=f"redis://127.0.0.1:{port}/0", gateway_id=GATEWAY, quotes_timeout=0.2
-        )
-        async with run_server(create_app(settings)) as server, http_client(server) as http:
+        app = create_app(settings(f"redis://127.0.0.1:{port}/0", quotes_timeout=0.2))
+        async with run_server(app) as server, http_client(server) as http:
             response = await http.get("/api/quotes")
     assert response.status_code == 503
     assert response.json() == {"detail": "the quotes cannot be read: Redis is unreachable"}
@@ -482,10 +490,7 @@ async def test_a_path_with_no_route_is_refused(server: RunningServer) -> None:
 @pytest.fixture
 async def slow_server(redis_url: str) -> AsyncIterator[tuple[RunningServer, Hub]]:
     """The gateway, and its hub, where 4 KiB waiting make a client slow, and 16 KiB too slow."""
-    settings = Settings(
-        redis_url=redis_url, gateway_id=GATEWAY, slow_write_buffer=4096, max_write_buffer=16384
-    )
-    app = create_app(settings)
+    app = create_app(settings(redis_url, slow_write_buffer=4096, max_write_buffer=16384))
     async with run_server(app) as server:
         await wait_ready(server)
         yield server, app.state.hub
@@ -543,10 +548,14 @@ async def test_a_slow_client_catches_up_with_the_latest_quotes_while_a_fast_one_
         # The kernel may take a little more now and then, and the client catch up for a
         # moment: publish until the client is slow and has missed 20 quotes of each symbol.
         last = 0
-        async with asyncio.timeout(TIMEOUT):
+
+        async def until_slow() -> None:
+            nonlocal last
             while len(outbox.held) < len(SYMBOLS) or conflated() < 20 * len(SYMBOLS):
                 last += 1
                 await publish(last)
+
+        await within(until_slow(), "the slow client to miss 20 quotes of each symbol")
         # One quote held per symbol, whatever the number published: its last.
         held = {channel: b"".join(message.frames) for channel, message in outbox.held.items()}
         assert held == {
@@ -597,11 +606,14 @@ async def test_a_slow_client_of_a_topic_without_conflation_is_closed_as_too_slow
         before = sample("wslab_slow_closes_total")
 
         said: list[str] = []
-        async with asyncio.timeout(TIMEOUT):
+
+        async def until_closed() -> None:
             while outbox.core.state is State.OPEN:
                 said.append(json.dumps({"type": "say", "seq": len(said) + 1, "text": "x" * 1000}))
                 assert await client.publish(lobby, said[-1]) == 1
                 assert await fast.recv_text() == said[-1]
+
+        await within(until_closed(), "the slow client to be closed as too slow")
         assert sample("wslab_slow_closes_total") == before + 1
         assert outbox.held == {}
 
@@ -625,14 +637,12 @@ async def test_a_slow_client_of_a_topic_without_conflation_is_closed_as_too_slow
 async def test_the_settings_set_routes_origins_and_the_message_size(
     redis_url: str, client: redis.Redis
 ) -> None:
-    settings = Settings(
-        redis_url=redis_url,
-        gateway_id=GATEWAY,
-        routes="/talk=chat",
-        origins="http://good.example",
-        max_message_size=1000,
+    app = create_app(
+        settings(
+            redis_url, routes="/talk=chat", origins="http://good.example", max_message_size=1000
+        )
     )
-    async with run_server(create_app(settings)) as server, FakeService(client, "chat") as service:
+    async with run_server(app) as server, FakeService(client, "chat") as service:
         await wait_ready(server)
         host = f"{server.host}:{server.port}"
         evil = opening_request(
@@ -654,8 +664,7 @@ async def test_the_settings_set_routes_origins_and_the_message_size(
 
 
 async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
-    settings = Settings(redis_url=redis_url, gateway_id=GATEWAY, max_connections=1)
-    async with run_server(create_app(settings)) as server:
+    async with run_server(create_app(settings(redis_url, max_connections=1))) as server:
         first = await connect(server, "/chat")
         await first.recv_text()  # unavailable: no service
         request = opening_request("/chat", f"{server.host}:{server.port}", os.urandom(8))

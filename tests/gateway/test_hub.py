@@ -30,9 +30,9 @@ from bus import (
 )
 from bus import gateway_alive_key as alive_key
 from gateway.hub import ALIVE_TTL, Hub
-from tests.gateway.draft_client import TIMEOUT
 from tests.gateway.metrics import sample
 from tests.gateway.service import FakeService, wait_subscribers
+from tests.waiting import HANG, POLL, within
 from wsdraft import PreparedMessage
 
 GATEWAY = "gw-test"
@@ -78,8 +78,7 @@ class RecordingOutbox:
 
     async def next(self) -> PreparedMessage | Closed:
         """What the hub did next with this connection."""
-        async with asyncio.timeout(TIMEOUT):
-            return await self._events.get()
+        return await within(self._events.get(), "the hub to send to or close a connection")
 
 
 def text(value: str) -> PreparedMessage:
@@ -103,7 +102,7 @@ async def running_hub(
     client: redis.Redis,
     gateway_id: str = GATEWAY,
     *,
-    ready_timeout: float = TIMEOUT,
+    ready_timeout: float = HANG,
     alive_ttl: float = ALIVE_TTL,
 ) -> AsyncIterator[Hub]:
     """A started hub, reading its command channel."""
@@ -116,8 +115,7 @@ async def running_hub(
     )
     await hub.start()
     try:
-        async with asyncio.timeout(TIMEOUT):
-            await hub.subscriber.connected.wait()
+        await within(hub.subscriber.connected.wait(), "the hub to connect to Redis")
         # Connected means SUBSCRIBE was sent; wait until Redis has it too.
         await wait_subscribers(client, hub.channel, 1)
         yield hub
@@ -269,7 +267,7 @@ async def test_with_redis_unreachable_a_message_gets_a_bus_down_error(
     before = sample("wslab_undelivered_total", reason="bus_down")
     client = redis.Redis.from_url(unreachable_redis_url)
     try:
-        hub = Hub(client, GATEWAY, fragment_size=FRAGMENT_SIZE, ready_timeout=TIMEOUT)
+        hub = Hub(client, GATEWAY, fragment_size=FRAGMENT_SIZE, ready_timeout=HANG)
         outbox = RecordingOutbox()
         link = await hub.open("chat", "/chat", "", outbox)
         await hub.forward(link, "hello?")
@@ -553,7 +551,7 @@ async def test_ready_is_false_when_the_subscriber_is_not_connected(
     unreachable_redis_url: str,
 ) -> None:
     client = redis.Redis.from_url(unreachable_redis_url)
-    hub = Hub(client, GATEWAY, fragment_size=FRAGMENT_SIZE, ready_timeout=TIMEOUT)
+    hub = Hub(client, GATEWAY, fragment_size=FRAGMENT_SIZE, ready_timeout=HANG)
     try:
         await hub.start()
         assert await hub.ready() is False
@@ -574,27 +572,38 @@ async def test_ready_is_false_when_the_canary_does_not_come_back(client: redis.R
 # Alive key.
 
 
+async def until_set(client: redis.Redis, key: str) -> tuple[bytes, int]:
+    """Wait until ``key`` is set in Redis; return its value and its TTL (ms), read at once."""
+
+    async def poll() -> tuple[bytes, int]:
+        while True:
+            async with client.pipeline() as pipe:  # MULTI: both read at the same time.
+                pipe.get(key)
+                pipe.pttl(key)
+                value, ttl = await pipe.execute()
+            if value is not None:
+                return value, ttl
+            await asyncio.sleep(POLL)
+
+    return await within(poll(), f"{key} to be set")
+
+
 async def test_a_running_hub_keeps_its_alive_key_set_with_an_expiry(
     client: redis.Redis, hub: Hub
 ) -> None:
     key = "wslab:gw:gw-test:alive"
     assert alive_key(GATEWAY) == key
-    async with asyncio.timeout(TIMEOUT):
-        while await client.get(key) is None:
-            await asyncio.sleep(0.01)
-    assert await client.get(key) == b"1"
-    assert 0 < await client.pttl(key) <= ALIVE_TTL * 1000
+    value, ttl = await until_set(client, key)
+    assert value == b"1"
+    assert 0 < ttl <= ALIVE_TTL * 1000
 
 
 async def test_the_alive_key_is_set_again_after_it_expires(client: redis.Redis) -> None:
     key = alive_key(GATEWAY)
     async with running_hub(client, alive_ttl=0.3):
-        async with asyncio.timeout(TIMEOUT):
-            while await client.get(key) is None:
-                await asyncio.sleep(0.01)
-            await client.delete(key)  # As if it had expired.
-            while await client.get(key) is None:
-                await asyncio.sleep(0.01)
+        await until_set(client, key)
+        await client.delete(key)  # As if it had expired.
+        await until_set(client, key)
 
 
 async def test_stopping_the_hub_stops_refreshing_the_alive_key(client: redis.Redis) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from bus.settings import load_settings
 from gateway.settings import Settings
+from tests.waiting import HANG
 
 ROOT = Path(__file__).parents[2]  # the repository, where the gateway package is
 
@@ -244,7 +245,7 @@ def run_gateway(*args: str, **environ: str) -> subprocess.CompletedProcess[str]:
         env={**env, **environ},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG,
         check=False,
     )
 

@@ -19,9 +19,11 @@ from redis.asyncio import Redis
 
 import bus
 from servicekit import Service
+from tests.waiting import HANG, POLL, within
 
-#: How long any wait may last before the test fails instead of hanging.
-DEADLINE = 10.0
+#: How long any wait may last before the test fails instead of hanging: tests.waiting.HANG,
+#: under the name other suites import.
+DEADLINE = HANG
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,7 @@ class FakeGateway:
 
     async def next(self) -> bus.Command | Published:
         """The next command to this gateway or message on a listened topic."""
-        async with asyncio.timeout(DEADLINE):
-            while True:
-                message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-                if message is not None:
-                    break
+        message = await within(self._next_message(), "a command or a topic message")
         channel = message["channel"].decode()
         if channel == bus.gateway_channel(self.id):
             return bus.decode_command(message["data"])
@@ -101,15 +99,25 @@ class FakeGateway:
         assert item.topic == topic
         return item.message
 
+    async def _next_message(self) -> dict[str, Any]:
+        while True:
+            message = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:
+                received: dict[str, Any] = message
+                return received
+
     async def _listen(self, *channels: str) -> None:
         await self.pubsub.subscribe(*channels)
         # Wait for the confirmations, so that nothing published from now on is missed.
         pending = {channel.encode() for channel in channels}
-        async with asyncio.timeout(DEADLINE):
+
+        async def confirmed() -> None:
             while pending:
                 message = await self.pubsub.get_message(timeout=1)
                 if message is not None and message["type"] == "subscribe":
                     pending.discard(message["channel"])
+
+        await within(confirmed(), f"Redis to confirm the subscription to {', '.join(channels)}")
 
     async def _envelope(
         self,
@@ -143,7 +151,8 @@ async def wait_subscribed(
     redis: Redis, channel: str, task: asyncio.Task[Any] | None = None
 ) -> None:
     """Wait until someone is subscribed to ``channel``; fail early if ``task`` ends."""
-    async with asyncio.timeout(DEADLINE):
+
+    async def subscribed() -> None:
         while True:
             if task is not None and task.done():
                 task.result()  # Raises what ended it.
@@ -151,7 +160,9 @@ async def wait_subscribed(
             [(_, count)] = await redis.pubsub_numsub(channel)
             if count > 0:
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POLL)
+
+    await within(subscribed(), f"a subscriber to {channel}")
 
 
 @contextlib.asynccontextmanager
@@ -164,5 +175,4 @@ async def running(service: Service) -> AsyncIterator[asyncio.Task[None]]:
         yield task
     finally:
         service.stop()
-        async with asyncio.timeout(DEADLINE):
-            await task
+        await within(task, f"the {service.name} service to stop")

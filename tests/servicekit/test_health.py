@@ -5,17 +5,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from servicekit import health
+from tests.waiting import HANG
 
 ROOT = Path(__file__).parents[2]
 
 
-def make_stale(path: Path, seconds: float) -> None:
-    then = time.time() - seconds
-    os.utime(path, (then, then))
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Stop the check's clock, so that a file is exactly as old as a test makes it."""
+    now = time.time()
+    monkeypatch.setattr(health, "time", SimpleNamespace(time=lambda: now))
+    return now
+
+
+def make_stale(path: Path, now: float, seconds: float) -> None:
+    os.utime(path, (now - seconds, now - seconds))
 
 
 def test_a_fresh_file_is_healthy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -26,19 +35,19 @@ def test_a_fresh_file_is_healthy(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_a_file_older_than_15_seconds_is_unhealthy(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], now: float
 ) -> None:
     path = tmp_path / "healthy"
     path.touch()
-    make_stale(path, 16)
+    make_stale(path, now, 16)
     assert health.main(["--file", str(path)]) == 1
     assert "is 16.0 s old" in capsys.readouterr().out
 
 
-def test_a_file_younger_than_15_seconds_is_healthy(tmp_path: Path) -> None:
+def test_a_file_younger_than_15_seconds_is_healthy(tmp_path: Path, now: float) -> None:
     path = tmp_path / "healthy"
     path.touch()
-    make_stale(path, 10)
+    make_stale(path, now, 14.9)
     assert health.main(["--file", str(path)]) == 0
 
 
@@ -71,6 +80,7 @@ def test_python_m_servicekit_health_exits_with_the_status(
         cwd=ROOT,
         capture_output=True,
         text=True,
+        timeout=HANG,
         check=False,
     )
     assert result.returncode == status, result

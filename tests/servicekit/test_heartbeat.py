@@ -7,14 +7,7 @@ from pathlib import Path
 import pytest
 
 from servicekit.heartbeat import beat
-from tests.servicekit.fake_gateway import DEADLINE
-
-
-async def wait_until(condition: object) -> None:
-    assert callable(condition)
-    async with asyncio.timeout(DEADLINE):
-        while not condition():
-            await asyncio.sleep(0.01)
+from tests.waiting import until
 
 
 async def test_the_file_is_touched_again_and_again_while_connected(tmp_path: Path) -> None:
@@ -23,9 +16,9 @@ async def test_the_file_is_touched_again_and_again_while_connected(tmp_path: Pat
     connected.set()
     task = asyncio.create_task(beat(path, connected, 0.01))
     try:
-        await wait_until(path.exists)
+        await until(path.exists, "the file")
         path.unlink()
-        await wait_until(path.exists)
+        await until(path.exists, "the file to be touched again")
     finally:
         task.cancel()
 
@@ -38,7 +31,7 @@ async def test_the_file_is_touched_once_connected(tmp_path: Path) -> None:
         await asyncio.sleep(0)
         assert not path.exists()
         connected.set()
-        await wait_until(path.exists)
+        await until(path.exists, "the file")
     finally:
         task.cancel()
 
@@ -51,9 +44,9 @@ async def test_a_file_that_cannot_be_written_is_logged_once_and_not_fatal(
     connected.set()
     task = asyncio.create_task(beat(path, connected, 0.01))
     try:
-        await wait_until(lambda: caplog.records)
+        await until(lambda: caplog.records, "a warning")
         path.parent.mkdir()
-        await wait_until(path.exists)
+        await until(path.exists, "the file")
         assert not task.done()
     finally:
         task.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 import bus
 from servicekit import Context, Handlers, Service, ServiceSettings
 from servicekit.replicas import DONE_TTL, Partitions
-from tests.servicekit.fake_gateway import DEADLINE, FakeGateway
+from tests.servicekit.fake_gateway import FakeGateway
+from tests.waiting import HANG, until, within
 
 CONNECTIONS = 24
 #: (replica, connection, envelope seq), in the order the replicas handled them.
@@ -41,46 +42,60 @@ class Recorder(Handlers):
         await self._record(ctx)
 
 
-def replica_settings(redis_url: str, tmp_path: Path, name: str, lease: float) -> ServiceSettings:
+#: Leases no test outlives, so that none expires behind a test's back, however slow the
+#: machine: a test that needs a replica's leases to expire expires them (Replicas.expire).
+LEASE = HANG
+#: Seconds between two balancing rounds of a replica, much shorter than a lease.
+ROUND = 0.02
+
+
+def replica_settings(redis_url: str, tmp_path: Path, name: str) -> ServiceSettings:
     return ServiceSettings(
         redis_url=redis_url,
         health_file=str(tmp_path / name),
         partitions=8,
-        lease=lease,
-        standby_window=max(2.0, 2 * lease),
+        lease=LEASE,
+        standby_window=2 * LEASE,
     )
 
 
 class Replicas:
-    """Starts replicas of one service, and stops them gracefully or as if killed."""
+    """Starts replicas of one service, and stops them gracefully or as if killed.
 
-    def __init__(self, redis_url: str, tmp_path: Path, lease: float) -> None:
+    The replicas balance every ROUND and share the partitions as soon as they listen, rather
+    than after two leases: time plays no part, the test decides when leases expire.
+    """
+
+    def __init__(self, redis_url: str, tmp_path: Path) -> None:
         self.redis_url = redis_url
         self.tmp_path = tmp_path
-        self.lease = lease
         self.handled: Handled = []
         self.tasks: dict[str, tuple[Service, asyncio.Task[None]]] = {}
+        self.killed: dict[str, Partitions] = {}
 
     def start(self, name: str) -> Service:
-        settings = replica_settings(self.redis_url, self.tmp_path, name, self.lease)
+        settings = replica_settings(self.redis_url, self.tmp_path, name)
         service = Service("demo", Recorder(name, self.handled), settings)
+        service.partitions.period = ROUND
+        service.partitions.maturity = 0
         self.tasks[name] = (service, asyncio.create_task(service.run()))
         return service
 
     async def started(self, name: str, owning: int) -> Service:
         """Start a replica and wait until it owns ``owning`` partitions."""
         service = self.start(name)
-        await until(lambda: len(service.partitions.owned) == owning)
+        await until(
+            lambda: len(service.partitions.owned) == owning, f"{name} to own {owning} partitions"
+        )
         return service
 
     async def stop(self, name: str) -> None:
         service, task = self.tasks.pop(name)
         service.stop()
-        async with asyncio.timeout(DEADLINE):
-            await task
+        await within(task, f"{name} to stop")
 
     async def kill(self, name: str) -> None:
-        """Stop a replica without a word: its leases stay until they expire."""
+        """Stop a replica without a word: its leases stay until :meth:`expire`."""
         service, task = self.tasks.pop(name)
 
         async def keep_leases(partition: int | None = None) -> None:
@@ -90,15 +105,32 @@ class Replicas:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        self.killed[name] = service.partitions
+
+    async def expire(self, name: str) -> None:
+        """Expire a killed replica's leases and registration, as Redis would a lease later."""
+        partitions = self.killed.pop(name)
+        async with Redis.from_url(self.redis_url) as client:
+            await expire_leases(client, partitions)
+            await client.zrem(partitions.replicas_key, partitions.replica)
+            await client.zrem(partitions.since_key, partitions.replica)
 
     async def stop_all(self) -> None:
         for name in list(self.tasks):
             await self.stop(name)
 
 
+async def expire_leases(client: Redis, partitions: Partitions) -> None:
+    """Delete the leases a replica holds, as if it had not renewed them for a lease."""
+    for partition in range(partitions.count):
+        key = partitions.lease_key(partition)
+        if await client.get(key) == partitions.replica.encode():
+            await client.delete(key)
+
+
 @pytest.fixture
 async def replicas(redis_url: str, tmp_path: Path) -> AsyncIterator[Replicas]:
-    replicas = Replicas(redis_url, tmp_path, lease=0.2)
+    replicas = Replicas(redis_url, tmp_path)
     try:
         yield replicas
     finally:
@@ -111,10 +143,9 @@ async def gateway(redis_url: str) -> AsyncIterator[FakeGateway]:
         yield gateway
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(DEADLINE):
-        while not condition():
-            await asyncio.sleep(0.02)
+async def handled(replicas: Replicas, count: int) -> None:
+    """Wait until the replicas handled ``count`` envelopes in all."""
+    await until(lambda: len(replicas.handled) >= count, f"{count} envelopes handled")
 
 
 def by_connection(handled: Handled) -> dict[str, list[int]]:
@@ -129,14 +160,17 @@ async def test_two_replicas_share_the_connections_and_handle_each_envelope_once_
 ) -> None:
     first = await replicas.started("first", owning=8)
     second = replicas.start("second")
-    await until(lambda: len(first.partitions.owned) == len(second.partitions.owned) == 4)
+    await until(
+        lambda: len(first.partitions.owned) == len(second.partitions.owned) == 4,
+        "first and second to own 4 partitions each",
+    )
 
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
         for text in ("one", "two", "three"):
             await gateway.message(gateway.conn(n), text)
         await gateway.close(gateway.conn(n))
-    await until(lambda: len(replicas.handled) >= CONNECTIONS * 5)
+    await handled(replicas, CONNECTIONS * 5)
     await replicas.stop_all()
 
     assert by_connection(replicas.handled) == {
@@ -158,14 +192,15 @@ async def test_a_killed_replicas_connections_are_taken_over_with_nothing_lost_or
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
         await gateway.message(gateway.conn(n), "before")
-    await until(lambda: len(replicas.handled) >= CONNECTIONS * 2)
+    await handled(replicas, CONNECTIONS * 2)
 
     await replicas.kill("second")
     for n in range(CONNECTIONS):  # While its leases last, first keeps its envelopes.
         for text in ("after", "and after"):
             await gateway.message(gateway.conn(n), text)
         await gateway.close(gateway.conn(n))
-    await until(lambda: len(replicas.handled) >= CONNECTIONS * 5)
+    await replicas.expire("second")
+    await handled(replicas, CONNECTIONS * 5)
     await replicas.stop_all()
 
     assert by_connection(replicas.handled) == {
@@ -185,17 +220,18 @@ async def test_a_killed_replica_is_taken_over_by_one_that_kept_its_envelopes_not
     await replicas.started("second", owning=4)
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
-    await until(lambda: len(replicas.handled) >= CONNECTIONS)
+    await handled(replicas, CONNECTIONS)
 
     await replicas.kill("second")  # and it restarts at once, as a new replica:
     for n in range(CONNECTIONS):  # sent before the newcomer listens: only first has them.
         await gateway.message(gateway.conn(n), "while down")
     third = replicas.start("third")
-    await until(lambda: third.subscriber.connected.is_set())
+    await until(third.subscriber.connected.is_set, "third to listen")
+    await replicas.expire("second")
     for n in range(CONNECTIONS):
         await gateway.close(gateway.conn(n))
-    await until(lambda: len(replicas.handled) >= CONNECTIONS * 3)
-    await until(lambda: len(third.partitions.owned) > 0)  # It gets its share later.
+    await handled(replicas, CONNECTIONS * 3)
+    await until(lambda: len(third.partitions.owned) > 0, "third to get its share")
     await replicas.stop_all()
 
     assert by_connection(replicas.handled) == {
@@ -209,18 +245,19 @@ async def test_a_dead_owners_partitions_go_to_the_replica_that_listened_longest(
     await replicas.started("first", owning=8)
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
-    await until(lambda: len(replicas.handled) >= CONNECTIONS)
-    second = replicas.start("second")  # Young: it has not listened for two leases yet.
-    await until(lambda: second.subscriber.connected.is_set())
+    await handled(replicas, CONNECTIONS)
+    second = replicas.start("second")
+    await until(second.subscriber.connected.is_set, "second to listen")
 
     await replicas.kill("first")
     for n in range(CONNECTIONS):  # Only second hears these.
         await gateway.message(gateway.conn(n), "while down")
     third = replicas.start("third")
-    await until(lambda: third.subscriber.connected.is_set())
+    await until(third.subscriber.connected.is_set, "third to listen")
+    await replicas.expire("first")
     for n in range(CONNECTIONS):
         await gateway.close(gateway.conn(n))
-    await until(lambda: len(replicas.handled) >= CONNECTIONS * 3)
+    await handled(replicas, CONNECTIONS * 3)
     await replicas.stop_all()
 
     assert by_connection(replicas.handled) == {
@@ -234,10 +271,12 @@ async def test_a_replica_that_lost_the_bus_even_briefly_gives_its_partitions_up_
 ) -> None:
     first = await replicas.started("first", owning=8)
     await gateway.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-    await until(lambda: first.subscriber.connections == 2)
-    await until(lambda: len(first.partitions.owned) == 8)
+    await until(lambda: first.subscriber.connections == 2, "first to listen again")
+    await until(lambda: not first.partitions.owned, "first to give its partitions up")
+    await expire_leases(gateway.redis, first.partitions)  # Its old ones, in time.
+    await until(lambda: len(first.partitions.owned) == 8, "first to take them again")
     await gateway.open(gateway.conn(1))
-    await until(lambda: len(replicas.handled) == 1)
+    await handled(replicas, 1)
     await replicas.stop_all()
 
     assert replicas.handled == [("first", gateway.conn(1), 0)]
@@ -245,19 +284,14 @@ async def test_a_replica_that_lost_the_bus_even_briefly_gives_its_partitions_up_
 
 
 async def test_a_stopping_replica_hands_its_partitions_over_without_waiting_for_its_lease(
-    redis_url: str, tmp_path: Path, gateway: FakeGateway
+    replicas: Replicas, gateway: FakeGateway
 ) -> None:
-    # Leases far longer than the test's deadline: only a hand-over lets the next one start.
-    replicas = Replicas(redis_url, tmp_path, lease=60)
-    try:
-        await replicas.started("first", owning=8)
-        await replicas.stop("first")
-        await replicas.started("second", owning=8)
-        await gateway.open(gateway.conn(1))
-        await until(lambda: len(replicas.handled) == 1)
-        assert replicas.handled == [("second", gateway.conn(1), 0)]
-    finally:
-        await replicas.stop_all()
+    await replicas.started("first", owning=8)
+    await replicas.stop("first")
+    await replicas.started("second", owning=8)
+    await gateway.open(gateway.conn(1))
+    await handled(replicas, 1)
+    assert replicas.handled == [("second", gateway.conn(1), 0)]
 
 
 # Partitions on their own.
@@ -304,10 +338,10 @@ async def test_kept_envelopes_older_than_the_window_are_dropped(client: Redis) -
 async def test_a_handled_envelope_is_recorded_a_day_and_a_close_for_twice_the_window(
     client: Redis,
 ) -> None:
-    shares = partitions(client, window=10.0)
+    shares = partitions(client, window=10 * HANG)
     await shares.done(envelope("gw.1", 3, "message"))
     await shares.done(envelope("gw.2", 5, "close"))
     assert await client.get(shares.done_key("gw.1")) == b"3"
-    assert DONE_TTL - 5 < await client.ttl(shares.done_key("gw.1")) <= DONE_TTL
+    assert DONE_TTL - HANG < await client.ttl(shares.done_key("gw.1")) <= DONE_TTL
     assert await client.get(shares.done_key("gw.2")) == b"5"
-    assert 0 < await client.ttl(shares.done_key("gw.2")) <= 20
+    assert 19 * HANG < await client.ttl(shares.done_key("gw.2")) <= 20 * HANG

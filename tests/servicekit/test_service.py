@@ -13,13 +13,8 @@ from redis.asyncio import Redis
 
 import bus
 from servicekit import ClientError, Context, Handlers, Outbox, Service, ServiceSettings
-from tests.servicekit.fake_gateway import (
-    DEADLINE,
-    FakeGateway,
-    Published,
-    running,
-    wait_subscribed,
-)
+from tests.servicekit.fake_gateway import FakeGateway, Published, running, wait_subscribed
+from tests.waiting import until, within
 
 
 class Demo(Handlers):
@@ -244,13 +239,11 @@ async def test_stopping_lets_the_current_message_finish(
     task = asyncio.create_task(service.run())
     await wait_subscribed(gateway.redis, service.channel, task)
     await gateway.message(gateway.conn(1), "slow")
-    async with asyncio.timeout(DEADLINE):
-        await handlers.started.wait()
+    await within(handlers.started.wait(), "the slow handler to start")
     service.stop()
     await asyncio.sleep(0.1)  # A chance to cancel the handler, if stop() were to do that.
     handlers.release.set()
-    async with asyncio.timeout(DEADLINE):
-        await task
+    await within(task, "the service to stop")
     assert handlers.finished
     assert await gateway.next() == bus.Send(conn="gw-test.1", payload="slow done")
 
@@ -259,8 +252,7 @@ async def test_a_stopped_service_ignores_envelopes(
     service: Service, handlers: Demo, gateway: FakeGateway
 ) -> None:
     service.stop()
-    async with asyncio.timeout(DEADLINE):
-        await service.run()
+    await within(service.run(), "the stopped service to return")
     assert not Path(service.settings.health_file).exists()
 
 
@@ -269,9 +261,7 @@ async def test_the_heartbeat_file_is_fresh_while_running_and_removed_after(
 ) -> None:
     path = Path(settings.health_file)
     async with running(service):
-        async with asyncio.timeout(DEADLINE):
-            while not path.exists():
-                await asyncio.sleep(0.01)
+        await until(path.exists, "the heartbeat file")
     assert not path.exists()
 
 
@@ -286,8 +276,7 @@ async def test_a_failing_background_stops_the_service_with_its_exception(
 ) -> None:
     service = Service("demo", Failing(), settings)
     with pytest.raises(RuntimeError, match="feed broke"):
-        async with asyncio.timeout(DEADLINE):
-            await service.run()
+        await within(service.run(), "the failing service to stop")
     assert await gateway.next() == Published("news", {"type": "last words"})
     assert any(r.getMessage() == "! demo service failed" for r in caplog.records)
     assert not Path(settings.health_file).exists()
