@@ -9,8 +9,8 @@ A service's logic is a :class:`Handlers` subclass; :class:`Service` does the res
   handled once however many replicas run;
 - it calls the handler for the envelope's kind, one envelope at a time, in order. A
   :class:`~servicekit.messages.ClientError` becomes an ``error`` message to the client; any
-  other exception is logged and, for a message, answered with ``bad_request``. Neither stops
-  the service;
+  other exception is logged and, for a message, answered with ``bad_request``; for an open,
+  the connection is closed, for its client to connect again. Neither stops the service;
 - it runs :meth:`Handlers.background` alongside, and touches the heartbeat file while
   connected to the bus;
 - :meth:`Service.stop` lets the current envelope finish, then stops everything and closes
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import assert_never
 
@@ -31,13 +32,16 @@ import bus
 
 from .context import Connection, Context, Outbox
 from .heartbeat import beat
-from .messages import BAD_REQUEST, ClientError, Message, error
+from .messages import BAD_REQUEST, ClientError, error
 from .replicas import Partitions
 from .settings import ServiceSettings
 
 __all__ = ["Handlers", "Service"]
 
 logger = logging.getLogger("wslab.servicekit")
+
+_NOT_HANDLED = "the service could not handle this"
+_NOT_OPENED = "the service could not open this connection; connect again"
 
 
 class Handlers:
@@ -174,12 +178,16 @@ class Service:
         except ClientError as exc:
             self.logger.debug("! %s: %s %s", envelope.conn, exc.code, exc.message)
             if envelope.kind != "close":
-                await self._answer(ctx, error(exc.code, exc.message))
+                await self._tell(ctx, ctx.reply(error(exc.code, exc.message)))
         except Exception:
             self.logger.exception("! %s handler failed for %s", envelope.kind, envelope.conn)
+            # No details: they may reveal the service's internals.
             if envelope.kind == "message":
-                # No details: they may reveal the service's internals.
-                await self._answer(ctx, error(BAD_REQUEST, "the service could not handle this"))
+                await self._tell(ctx, ctx.reply(error(BAD_REQUEST, _NOT_HANDLED)))
+            elif envelope.kind == "open":
+                # Unopened, the connection would wait forever for what on_open sends (a
+                # chat's welcome): closed, its client connects again.
+                await self._tell(ctx, ctx.close(_NOT_OPENED))
 
     async def _receive(self, channel: str, data: bytes) -> None:
         if self._stopping.is_set():
@@ -222,9 +230,10 @@ class Service:
                 self.logger.warning("! cannot balance partitions: %s", exc)
             await asyncio.sleep(self.partitions.period)
 
-    async def _answer(self, ctx: Context, message: Message) -> None:
+    async def _tell(self, ctx: Context, telling: Awaitable[None]) -> None:
+        """Send the client an answer or a close, logging why if it cannot be sent."""
         try:
-            await ctx.reply(message)
+            await telling
         except Exception as exc:  # Redis is down: the client will not know, nothing to do.
             self.logger.warning("! cannot answer %s: %s", ctx.conn.id, exc)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 import bus
 from servicekit import ClientError, Context, Handlers, Outbox, Service, ServiceSettings
@@ -26,6 +27,8 @@ class Demo(Handlers):
         self.finished = False
 
     async def on_open(self, ctx: Context) -> None:
+        if ctx.conn.id.endswith("crash"):  # As when Redis drops the connection it uses.
+            raise RedisConnectionError("Connection reset by peer")
         await ctx.reply({"type": "hello", "path": ctx.conn.path, "nick": ctx.conn.param("nick")})
 
     async def on_message(self, ctx: Context, text: str) -> None:
@@ -182,6 +185,21 @@ async def test_a_failing_handler_is_answered_with_bad_request_without_details(
     assert error.getMessage() == "! message handler failed for gw-test.1"
     assert error.exc_info is not None
     assert str(error.exc_info[1]) == "secret internals"
+
+
+async def test_a_failing_open_handler_closes_the_connection_for_its_client_to_connect_again(
+    service: Service, gateway: FakeGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running(service):
+        await gateway.open("gw-test.crash")
+        assert await gateway.next() == bus.Close(
+            conn="gw-test.crash",
+            reason="the service could not open this connection; connect again",
+        )
+        await gateway.message(gateway.conn(1), '"still here"')
+        assert await gateway.reply(gateway.conn(1)) == "still here"
+    [error] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert error.getMessage() == "! open handler failed for gw-test.crash"
 
 
 async def test_a_client_error_is_answered_with_its_code_and_message(
