@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
@@ -56,6 +57,9 @@ class Subscriber:
         #: How many times it connected: a new count means that messages published while
         #: it was away were missed, however short the gap.
         self.connections = 0
+        #: The Unix time of the last connection's confirmed subscriptions: from then on,
+        #: every message published to its channels reaches the handler.
+        self.connected_since = 0.0
         self._channels: set[str] = set()
         self._pubsub: redis.client.PubSub | None = None
         # Set when a subscription change may not have reached Redis.
@@ -130,5 +134,6 @@ class Subscriber:
 
     def _connect(self) -> None:
         self.connections += 1
+        self.connected_since = time.time()
         self.connected.set()
         logger.info("= redis pub/sub connected, %d channels", len(self._channels))

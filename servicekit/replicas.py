@@ -154,10 +154,6 @@ class Partitions:
         self._take: AsyncScript = client.register_script(TAKE)
         self._registration: AsyncScript = client.register_script(REGISTER)
         self._release: AsyncScript = client.register_script(RELEASE)
-        # When this replica started listening (monotonic, and Unix time for the others to
-        # compare), or None while it is not.
-        self._started: float | None = None
-        self._since = 0.0
 
     def of(self, conn: str) -> int:
         """Return the partition of a connection."""
@@ -199,17 +195,19 @@ class Partitions:
         ttl = math.ceil(2 * self.window) if envelope.kind == "close" else DONE_TTL
         await self.redis.set(self.done_key(envelope.conn), envelope.seq, ex=ttl)
 
-    async def balance(self, lock: asyncio.Lock, handle: Handle) -> None:
+    async def balance(self, lock: asyncio.Lock, handle: Handle, *, since: float) -> None:
         """Renew this replica's leases, release its extra partitions, take free ones.
 
-        Call it every ``period``. Releasing and taking over happen under ``lock``,
-        the lock the caller holds while it handles an envelope: a partition is never
-        released in the middle of one. ``handle`` runs each kept envelope of a taken
-        partition that its last owner did not handle.
+        Call it every ``period``, with ``since``, the Unix time from which this replica has
+        received every envelope: when its subscription was last confirmed. Seniority goes by
+        it, not by when this is first called, so that the replica that listened the longest,
+        and kept the most, is the one that takes a dead owner's partitions. Releasing and
+        taking over happen under ``lock``, the lock the caller holds while it handles an
+        envelope: a partition is never released in the middle of one. ``handle`` runs each
+        kept envelope of a taken partition that its last owner did not handle.
         """
-        if self._started is None:
-            self._started, self._since = time.monotonic(), time.time()
-        senior, sharing = await self._register()
+        now = time.time()
+        senior, sharing = await self._register(now, since)
         target = math.ceil(self.count / sharing)
         for partition in sorted(self.owned):
             if not await self._renew(
@@ -219,7 +217,7 @@ class Partitions:
                 logger.warning("! lost partition %d to another replica", partition)
         extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]
         free: list[int] = []
-        if senior or self._mature:
+        if senior or now - since >= self.maturity:
             candidates = [
                 partition for partition in range(self.count) if partition not in self.owned
             ]
@@ -261,34 +259,24 @@ class Partitions:
         if self.owned:
             logger.warning("! not receiving envelopes: giving up partitions %s", sorted(self.owned))
         self.owned.clear()
-        self._started = None
 
-    async def _register(self) -> tuple[bool, int]:
-        """Say that this replica is alive; return whether it is the one that has listened
-        the longest of the live replicas, and how many replicas share the partitions: those
-        that have listened for ``maturity``, and that one."""
-        now = time.time()
+    async def _register(self, now: float, since: float) -> tuple[bool, int]:
+        """Say that this replica is alive and has listened since ``since``; return whether
+        it is the one that has listened the longest of the live replicas, and how many
+        replicas share the partitions: those that have listened for ``maturity``, and that
+        one."""
         found = await self._registration(
             keys=[self.replicas_key, self.since_key],
-            args=[self.replica, now, now + self.lease, self._since],
+            args=[self.replica, now, now + self.lease, since],
         )
         replicas = [_text(replica) for replica in found[::2]]
-        since = [float(started) for started in found[1::2]]
+        listening = [float(started) for started in found[1::2]]
         mature = {
-            r for r, started in zip(replicas, since, strict=True) if now - started >= self.maturity
+            replica
+            for replica, started in zip(replicas, listening, strict=True)
+            if now - started >= self.maturity
         }
         return replicas[0] == self.replica, len(mature | {replicas[0]})
-
-    @property
-    def _mature(self) -> bool:
-        """Whether this replica has listened for ``maturity``: it then holds the envelopes a
-        partition's owner may leave unhandled when it releases the partition."""
-        return self._listened >= self.maturity
-
-    @property
-    def _listened(self) -> float:
-        """Seconds since this replica started listening."""
-        return 0.0 if self._started is None else time.monotonic() - self._started
 
     async def _take_over(self, partition: int, handle: Handle) -> None:
         """Handle the kept envelopes its last owner did not, then own the partition."""

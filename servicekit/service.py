@@ -218,14 +218,15 @@ class Service:
     async def _balance(self) -> None:
         """Share the partitions with the other replicas, every ``partitions.period``."""
         heard = 0  # The subscriber's connection the partitions were taken with.
+        since = 0.0  # When that connection's subscription was confirmed.
         while True:
             if self.subscriber.connections != heard or not self.subscriber.connected.is_set():
                 # Away from the bus, even briefly: envelopes were missed, so start over.
                 self.partitions.deaf()
                 await self.subscriber.connected.wait()
-                heard = self.subscriber.connections
+                heard, since = self.subscriber.connections, self.subscriber.connected_since
             try:
-                await self.partitions.balance(self._busy, self._handle_once)
+                await self.partitions.balance(self._busy, self._handle_once, since=since)
             except Exception as exc:  # Redis is down: the leases wait, or expire.
                 self.logger.warning("! cannot balance partitions: %s", exc)
             await asyncio.sleep(self.partitions.period)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
@@ -311,6 +312,32 @@ async def client(redis_url: str) -> AsyncIterator[Redis]:
 
 def partitions(client: Redis, *, window: float = 10.0, limit: int = 100) -> Partitions:
     return Partitions(client, "demo", count=8, lease=1.0, window=window, limit=limit)
+
+
+async def test_a_dead_owners_partitions_go_to_the_longest_listener_not_the_first_to_ask(
+    client: Redis,
+) -> None:
+    # After Redis came back, "early" heard the envelopes a second before "late", but "late"
+    # balanced first. Only "early" kept what was sent in that second: it must take over.
+    early, late = (
+        Partitions(client, "demo", count=8, lease=HANG, window=HANG, limit=100, replica=name)
+        for name in ("early", "late")
+    )
+    leases = [early.lease_key(partition) for partition in range(8)]
+    await client.mset(dict.fromkeys(leases, "dead"))
+    since = {early: time.time() - 1, late: time.time()}
+
+    async def handle(envelope: bus.Envelope) -> None:
+        raise AssertionError(f"nothing was kept, yet {envelope} was handled")
+
+    async def balance(*order: Partitions) -> None:
+        for replica in order:
+            await replica.balance(asyncio.Lock(), handle, since=since[replica])
+
+    await balance(late, early)
+    await client.delete(*leases)  # The dead owner's leases expire.
+    await balance(late, early)
+    assert (early.owned, late.owned) == (set(range(8)), set())
 
 
 def test_a_connection_always_falls_in_the_same_partition(client: Redis) -> None:
