@@ -21,6 +21,9 @@ commands) reach it after the ticks already in :attr:`Feed.latest` and before all
 process stalled, Redis was slow), the feed publishes ``max_batch`` of them and forgets the
 rest of the lag: the ticks after them fall due later than planned; none is skipped.
 
+**Time.** The feed paces itself by a :class:`Clock`, the event loop's unless it is given
+another: a test moves its own clock to say which ticks are due and when batches go.
+
 **Redis down.** A batch that cannot be published is lost: the ``seq`` of its ticks are
 skipped, and the futures of its commands raise the error. The feed goes on; it logs a warning
 when publishing starts to fail, and a note when it works again.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
@@ -42,7 +46,7 @@ from .market import Timed
 from .messages import Quote, quote
 from .stocks import Stock
 
-__all__ = ["Feed", "FeedStopped", "topic"]
+__all__ = ["Clock", "Feed", "FeedStopped", "LoopClock", "topic"]
 
 
 def topic(symbol: str) -> str:
@@ -54,6 +58,30 @@ class FeedStopped(RuntimeError):
     """The feed stopped before it could publish the commands given to :meth:`Feed.send`."""
 
 
+class Clock(Protocol):
+    """What the feed paces itself by: seconds from any origin, and a wait for them."""
+
+    def time(self) -> float:
+        """Return the current time, in seconds."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock."""
+        ...
+
+
+class LoopClock:
+    """The running event loop's clock."""
+
+    def time(self) -> float:
+        """Return the loop's time."""
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
+
+
 class Feed:
     """Publishes ticks as they fall due, with the latest quote of each symbol.
 
@@ -62,6 +90,7 @@ class Feed:
         stocks: every stock quoted; the ticks name no other.
         interval: seconds between two batches.
         max_batch: the most ticks a batch holds.
+        clock: what says when ticks fall due and batches go; the event loop's by default.
 
     Attributes:
         stocks: the same, by symbol, in the order given.
@@ -70,13 +99,20 @@ class Feed:
     """
 
     def __init__(
-        self, ticks: Iterator[Timed], stocks: Iterable[Stock], *, interval: float, max_batch: int
+        self,
+        ticks: Iterator[Timed],
+        stocks: Iterable[Stock],
+        *,
+        interval: float,
+        max_batch: int,
+        clock: Clock | None = None,
     ) -> None:
         self.stocks = {stock.symbol: stock for stock in stocks}
         now = time.time()
         self.latest = {s: Quote.of(stock, stock.price, 0, now) for s, stock in self.stocks.items()}
         self.interval = interval
         self.max_batch = max_batch
+        self.clock = LoopClock() if clock is None else clock
         self._ticks = ticks
         # What send() was given since the last batch: gateway, commands, future.
         self._pending: list[tuple[str, list[bus.Command], asyncio.Future[None]]] = []
@@ -107,13 +143,13 @@ class Feed:
             Exception: what the ticks raised; for example, a replay file has become invalid
                 (``ReplayError``).
         """
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        clock = self.clock
+        start = clock.time()
         upcoming = next(self._ticks)
         waiting: list[asyncio.Future[None]] = []
         try:
             while True:
-                began = loop.time()
+                began = clock.time()
                 batch = outbox.batch()
                 waiting = self._add_commands(batch)
                 elapsed = began - start
@@ -129,7 +165,7 @@ class Feed:
                     except asyncio.CancelledError:
                         await publishing
                         raise
-                await asyncio.sleep(max(0.0, began + self.interval - loop.time()))
+                await clock.sleep(max(0.0, began + self.interval - clock.time()))
         finally:
             _settle(waiting + [future for *_, future in self._pending], FeedStopped())
             self._pending.clear()

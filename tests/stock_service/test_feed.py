@@ -1,4 +1,8 @@
-"""The feed against a real Redis, with the test playing the gateway."""
+"""The feed against a real Redis, with the test playing the gateway.
+
+Where it matters when ticks fall due and batches go, the feed runs on a :class:`ManualClock`
+that only the test moves: what it publishes then depends on no machine's speed.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,39 @@ import bus
 from servicekit import Outbox
 from stock_service import STOCKS, Feed, FeedStopped, Market, ReplayError, Tick, Timed, topic
 from tests.servicekit.fake_gateway import FakeGateway, Published
+from tests.waiting import within
 
 STOCK = {stock.symbol: stock for stock in STOCKS}
 NEVER = Timed(math.inf, Tick("MSFT", 1.0))
+
+
+class ManualClock:
+    """A feed's clock that stands still until the test moves it on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._moved = asyncio.Event()
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.now + seconds
+        while self.now < deadline:
+            await self._moved.wait()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+
+async def step(feed: Feed, clock: ManualClock, seconds: float, *commands: bus.Command) -> None:
+    """Move ``clock`` on by ``seconds``; return once the feed has published its next batch,
+    which starts with ``commands``."""
+    published = feed.send("gw-test", commands)
+    clock.advance(seconds)
+    await within(published, f"the feed's batch at {clock.now:g} s")
 
 
 def ticks(*timed: Timed) -> Iterator[Timed]:
@@ -103,15 +137,20 @@ async def test_the_quotes_hash_holds_the_text_of_each_symbols_latest_quote(
 async def test_commands_come_after_the_ticks_in_latest_and_before_all_others(
     redis_url: str, gateway: FakeGateway
 ) -> None:
+    clock = ManualClock()
     feed = Feed(
-        ticks(at(0, "MSFT", 28.0), at(0.25, "MSFT", 28.1)), STOCKS, interval=0.5, max_batch=100
+        ticks(at(0, "MSFT", 28.0), at(0.25, "MSFT", 28.1)),
+        STOCKS,
+        interval=0.5,
+        max_batch=100,
+        clock=clock,
     )
     await gateway.listen(topic("MSFT"))
     async with running(feed, redis_url):
         assert (await gateway.published(topic("MSFT")))["seq"] == 1
         assert feed.latest["MSFT"].seq == 1
         # The next batch holds both the command and the second tick, due meanwhile.
-        await feed.send(gateway.id, [bus.Send(conn="gw-test.1", payload="after seq 1")])
+        await step(feed, clock, 0.5, bus.Send(conn="gw-test.1", payload="after seq 1"))
         assert (await gateway.next()) == bus.Send(conn="gw-test.1", payload="after seq 1")
         assert (await gateway.published(topic("MSFT")))["seq"] == 2
 
@@ -119,32 +158,42 @@ async def test_commands_come_after_the_ticks_in_latest_and_before_all_others(
 async def test_a_batch_holds_at_most_max_batch_ticks_then_the_lag_is_forgotten(
     redis_url: str, gateway: FakeGateway
 ) -> None:
+    clock = ManualClock()
     feed = Feed(
-        ticks(*(at(0, "MSFT", 28.0) for _ in range(250)), at(0.3, "MSFT", 29.0)),
+        ticks(*(at(0, "MSFT", 28.0) for _ in range(250)), at(0.375, "MSFT", 29.0)),
         STOCKS,
-        interval=0.2,
+        interval=0.25,
         max_batch=100,
+        clock=clock,
     )
     await gateway.listen(topic("MSFT"))
+    start = bus.Send(conn="gw-test.1", payload="a batch starts")
     async with running(feed, redis_url):
-        quotes = await published(gateway, 251)
-    batches = [len(list(group)) for _, group in itertools.groupby(q["ts"] for q in quotes)]
-    # Without forgetting the lag, the last tick, due at 0.3 s, would come with the third
-    # batch, 0.4 s after the start.
-    assert batches == [100, 100, 50, 1]
-    assert [q["seq"] for q in quotes] == list(range(1, 252))
+        for seconds in [0, 0.25, 0.25, 0.25]:  # The first batch, then each one on time.
+            await step(feed, clock, seconds, start)
+        items = [await gateway.next() for _ in range(4 + 251)]
+    batches: list[list[Any]] = []
+    for item in items:
+        if item == start:
+            batches.append([])
+        else:
+            assert isinstance(item, Published), item
+            batches[-1].append(item.message)
+    # Without forgetting the lag, the last tick, due at 0.375 s, would come with the third
+    # batch, 0.5 s after the start.
+    assert [len(batch) for batch in batches] == [100, 100, 50, 1]
+    assert [q["seq"] for batch in batches for q in batch] == list(range(1, 252))
 
 
 async def test_ticks_are_published_at_the_rate(redis_url: str) -> None:
     rate = 400.0
-    feed = Feed(Market(seed=1).timed(rate), STOCKS, interval=0.01, max_batch=10_000)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    clock = ManualClock()
+    feed = Feed(Market(seed=1).timed(rate), STOCKS, interval=0.01, max_batch=10_000, clock=clock)
     async with running(feed, redis_url):
-        await asyncio.sleep(0.5)
-        count = sum(quote.seq for quote in feed.latest.values())
-        elapsed = loop.time() - started
-    assert rate * (elapsed - 0.2) <= count <= rate * elapsed + 1
+        for seconds in [0, 0.5, 0.5]:  # The first batch, then half a second later, twice.
+            await step(feed, clock, seconds)
+            # Every tick due, at 0 s, 1/400 s, 2/400 s... up to now: no fewer, no more.
+            assert sum(quote.seq for quote in feed.latest.values()) == rate * clock.now + 1
 
 
 async def test_without_redis_the_senders_get_the_error_and_the_feed_goes_on(
@@ -172,14 +221,15 @@ async def test_a_feed_stopped_while_it_publishes_stops_at_once(redis_url: str) -
             task = asyncio.create_task(feed.run(outbox))
             await asyncio.sleep(delay)
             task.cancel()
-            done, _ = await asyncio.wait({task}, timeout=1.0)
-            assert done == {task}
+            # The client has no socket timeout: a stalled pipeline would never end.
+            await within(asyncio.wait({task}), f"the feed to stop, cancelled after {delay} s")
 
 
 async def test_commands_not_yet_published_when_the_feed_stops_fail(redis_url: str) -> None:
-    feed = Feed(ticks(), STOCKS, interval=10.0, max_batch=100)
+    clock = ManualClock()
+    feed = Feed(ticks(), STOCKS, interval=0.01, max_batch=100, clock=clock)
     async with running(feed, redis_url) as task:
-        await asyncio.sleep(0.05)  # The first batch is out; the next is 10 s away.
+        await step(feed, clock, 0)  # The first batch is out; the clock stops before the next.
         sent = feed.send("gw-test", [bus.Send(conn="gw-test.1", payload="hello")])
         task.cancel()
     with pytest.raises(FeedStopped):
@@ -194,4 +244,7 @@ async def test_the_feed_stops_with_the_error_of_its_ticks(redis_url: str) -> Non
     feed = Feed(failing(), STOCKS, interval=0.01, max_batch=100)
     async with Redis.from_url(redis_url) as client:
         with pytest.raises(ReplayError, match="unknown symbol"):
-            await feed.run(Outbox(client, logging.getLogger("wslab.test")))
+            await within(
+                feed.run(Outbox(client, logging.getLogger("wslab.test"))),
+                "the feed to stop with the error of its ticks",
+            )

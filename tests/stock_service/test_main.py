@@ -10,8 +10,9 @@ import sys
 from itertools import islice
 from pathlib import Path
 
-from tests.servicekit.fake_gateway import DEADLINE, FakeGateway, Published, wait_subscribed
+from tests.servicekit.fake_gateway import FakeGateway, Published, wait_subscribed
 from tests.stock_service.test_service import simulated
+from tests.waiting import HANG, within
 
 ROOT = Path(__file__).parents[2]
 
@@ -60,8 +61,7 @@ async def test_the_service_quotes_from_its_seed_and_stops_cleanly_on_sigterm(
         quote = ("IBM", item.message["seq"], item.message["price"])
         assert quote in islice(simulated(99), 100_000)
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(DEADLINE):
-            _, stderr = await process.communicate()
+        _, stderr = await within(process.communicate(), "the service to stop on SIGTERM")
     finally:
         if process.returncode is None:
             process.kill()
@@ -80,7 +80,7 @@ def test_a_bad_replay_file_stops_the_service_with_the_reason(tmp_path: Path) -> 
         env=env,
         capture_output=True,
         text=True,
-        timeout=DEADLINE,
+        timeout=HANG,
         check=False,
     )
     assert result.returncode == 1

@@ -181,30 +181,31 @@ class TestRequests:
         assert handlers.subscriptions == {"gw-test.2": {"SAP"}}
 
 
-@pytest.mark.usefixtures("stocks")
 async def test_a_subscriber_gets_a_snapshot_then_only_its_ticks_with_consecutive_seqs(
-    gateway: FakeGateway,
+    settings: StockSettings, handlers: StockHandlers, gateway: FakeGateway
 ) -> None:
-    # A gateway that other clients already keep subscribed to every topic, and that
-    # delivers to CONN, in Redis's order, its Sends and, after each Subscribe, the topic.
+    # A gateway that other clients keep subscribed to every topic since before the service
+    # started, so that it sees every quote, and that delivers to CONN, in Redis's order, its
+    # Sends and, after each Subscribe, the topic.
     await gateway.listen(*(topic(symbol) for symbol in SYMBOLS))
-    await gateway.message(CONN, subscribe("MSFT", "AAPL"))
     latest: dict[str, Any] = {}  # The last quote published of each symbol.
     topics: set[str] = set()
     received: list[Any] = []
-    while Counter(message["type"] for message in received)["quote"] < 20:
-        item = await gateway.next()
-        if isinstance(item, Published):
-            latest[item.message["symbol"]] = item.message
-            if item.topic in topics:
-                received.append(item.message)
-        elif isinstance(item, bus.Send):
-            assert item.conn == CONN
-            received.append(json.loads(item.payload))
-            if received[-1]["type"] == "snapshot":
-                seen = dict(latest)  # What was published before the snapshot.
-        elif isinstance(item, bus.Subscribe):
-            topics.add(item.topic)
+    async with running(Service("stocks", handlers, settings)):
+        await gateway.message(CONN, subscribe("MSFT", "AAPL"))
+        while Counter(message["type"] for message in received)["quote"] < 20:
+            item = await gateway.next()
+            if isinstance(item, Published):
+                latest[item.message["symbol"]] = item.message
+                if item.topic in topics:
+                    received.append(item.message)
+            elif isinstance(item, bus.Send):
+                assert item.conn == CONN
+                received.append(json.loads(item.payload))
+                if received[-1]["type"] == "snapshot":
+                    seen = dict(latest)  # What was published before the snapshot.
+            elif isinstance(item, bus.Subscribe):
+                topics.add(item.topic)
     subscribed, snapshot, *quotes = received
     assert subscribed == {"type": "subscribed", "symbols": ["AAPL", "MSFT"]}
     assert snapshot["type"] == "snapshot"
