@@ -8,6 +8,7 @@ it says what it was waiting for.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -33,13 +34,20 @@ async def within(awaitable: Awaitable[T], what: str, timeout: float = HANG) -> T
 
 
 async def until(
-    condition: Callable[[], object], what: str, timeout: float = HANG, interval: float = POLL
+    condition: Callable[[], object | Awaitable[object]],
+    what: str,
+    timeout: float = HANG,
+    interval: float = POLL,
 ) -> None:
-    """Returns once ``condition()`` is true, checked every ``interval``; fails saying ``what``
-    after ``timeout``."""
+    """Returns once ``condition()`` (awaited, if it gives an awaitable: a look at Redis) is
+    true, checked every ``interval``; fails saying ``what`` after ``timeout``."""
+
+    async def holds() -> object:
+        result = condition()
+        return await result if inspect.isawaitable(result) else result
 
     async def poll() -> None:
-        while not condition():
+        while not await holds():
             await asyncio.sleep(interval)
 
     await within(poll(), what, timeout)

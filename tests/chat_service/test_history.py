@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -16,7 +15,8 @@ import bus
 from chat_service import ChatHandlers, ChatSettings
 from servicekit import Service
 from tests.chat_service.test_service import event, join, without_ts
-from tests.servicekit.fake_gateway import DEADLINE, FakeGateway, running
+from tests.servicekit.fake_gateway import FakeGateway, running
+from tests.waiting import until
 
 HISTORY = 5
 
@@ -173,9 +173,11 @@ async def test_the_history_survives_a_restart_of_the_service(
     await join(gateway, "gw-test.1", "alice", seq=1)
     said = await say(gateway, "gw-test.1", "before the restart")
     chat.stop()
-    async with asyncio.timeout(DEADLINE):  # It no longer reads the chat's channel.
-        while (await gateway.redis.pubsub_numsub("wslab:svc:chat"))[0][1] > 0:
-            await asyncio.sleep(0.01)
+
+    async def stopped() -> bool:  # It no longer reads the chat's channel.
+        return (await gateway.redis.pubsub_numsub("wslab:svc:chat"))[0][1] == 0
+
+    await until(stopped, "the chat service to stop reading its channel")
     async with chat_service(redis_url, tmp_path / "second"):
         events = await join(gateway, "gw-test.2", "bob", seq=3, query="since=1")
         assert events[0] == said

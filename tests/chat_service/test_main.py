@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from tests.chat_service.test_service import join
-from tests.servicekit.fake_gateway import DEADLINE, FakeGateway, wait_subscribed
+from tests.servicekit.fake_gateway import FakeGateway, wait_subscribed
+from tests.waiting import until, within
 
 ROOT = Path(__file__).parents[2]
 
@@ -96,17 +97,14 @@ async def test_the_service_runs_is_healthy_and_stops_cleanly_on_sigterm(
     try:
         await wait_subscribed(gateway.redis, "wslab:svc:chat")
         await join(gateway, "gw-test.1", "alice", seq=1)
-        async with asyncio.timeout(DEADLINE):
-            while not health_file.exists():
-                await asyncio.sleep(0.05)
+        await until(health_file.exists, "the service to write its health file")
         health = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "servicekit.health", cwd=ROOT, env=env, stdout=subprocess.PIPE
         )
         assert (await health.communicate())[0].startswith(b"healthy: ")
         assert health.returncode == 0
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(DEADLINE):
-            _, stderr = await process.communicate()
+        _, stderr = await within(process.communicate(), "the service to stop on SIGTERM")
     finally:
         if process.returncode is None:
             process.kill()

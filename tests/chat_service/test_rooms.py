@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +14,8 @@ from bus import gateway_alive_key as alive_key
 from chat_service import ChatHandlers, ChatSettings
 from servicekit import Service
 from tests.chat_service.test_service import without_ts
-from tests.servicekit.fake_gateway import DEADLINE, FakeGateway, running
+from tests.servicekit.fake_gateway import FakeGateway, running
+from tests.waiting import until
 
 
 async def connect(gateway: FakeGateway, conn: str, nick: str, room: str = "lobby") -> list[str]:
@@ -63,9 +63,11 @@ def error(code: str, message: str) -> dict[str, str]:
 
 async def eventually_members(gateway: FakeGateway, room: str, nicks: list[bytes]) -> None:
     """Wait until the room's members in Redis are ``nicks``."""
-    async with asyncio.timeout(DEADLINE):
-        while sorted(await gateway.redis.hkeys(f"wslab:chat:{room}:members")) != nicks:
-            await asyncio.sleep(0.01)
+
+    async def members_are() -> bool:
+        return sorted(await gateway.redis.hkeys(f"wslab:chat:{room}:members")) == nicks
+
+    await until(members_are, f"the members of {room} to be {nicks}")
 
 
 @pytest.fixture
@@ -286,9 +288,9 @@ async def test_a_second_chat_service_sees_the_same_membership(
 
 @pytest.fixture
 async def dead_gateway(redis_url: str) -> AsyncIterator[FakeGateway]:
-    """A gateway whose alive key expires soon, as if it had died."""
+    """A gateway that dies when the test deletes its alive key, as if it had expired."""
     async with FakeGateway(redis_url, "chat", id="gw-dead") as gateway:
-        await gateway.redis.set(alive_key(gateway.id), 1, px=500)
+        await gateway.redis.set(alive_key(gateway.id), 1)
         yield gateway
 
 
@@ -305,19 +307,20 @@ async def test_the_members_of_a_gateway_that_died_are_swept_with_a_leave(
         assert (await gateway.published("chat.lobby"))["nick"] == "alice"
         await dead_gateway.message("gw-dead.1", json.dumps({"type": "join", "room": "dev"}))
         assert (await gateway.published("chat.dev"))["nick"] == "alice"
-        # gw-dead stops refreshing its alive key: within the TTL and a sweep, alice leaves.
+        # gw-dead stops refreshing its alive key, which expires: at the next sweep, alice leaves.
+        await dead_gateway.redis.delete(alive_key(dead_gateway.id))
         left = [without_ts(await gateway.published(topic)) for topic in ("chat.lobby", "chat.dev")]
         assert left == [
             {"type": "leave", "room": "lobby", "nick": "alice", "seq": 3},
             {"type": "leave", "room": "dev", "nick": "alice", "seq": 2},
         ]
         await eventually_members(gateway, "lobby", [b"bob"])
-        async with asyncio.timeout(DEADLINE):
-            # Only the expiring records of the events its envelopes made remain.
-            while any(
-                not key.startswith(b"wslab:chat:event:")
-                for key in await gateway.redis.keys("wslab:chat:*gw-dead*")
-            ):
-                await asyncio.sleep(0.01)
-        assert await gateway.redis.smembers("wslab:chat:gateways") == {b"gw-test"}
+
+        async def forgotten() -> bool:  # The last step of the sweep, after the leaves.
+            return await gateway.redis.smembers("wslab:chat:gateways") == {b"gw-test"}
+
+        await until(forgotten, "the sweeper to forget gw-dead")
+        # Only the expiring records of the events its envelopes made remain.
+        dead = await gateway.redis.keys("wslab:chat:*gw-dead*")
+        assert all(key.startswith(b"wslab:chat:event:") for key in dead), dead
         assert await rooms(gateway, "gw-test.1") == [{"room": "lobby", "members": 1}]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -11,7 +10,8 @@ from redis.asyncio import Redis
 
 import bus
 from servicekit import Service
-from tests.servicekit.fake_gateway import DEADLINE, FakeGateway
+from tests.servicekit.fake_gateway import FakeGateway
+from tests.waiting import until
 
 pytestmark = pytest.mark.usefixtures("chat")
 
@@ -169,9 +169,11 @@ async def test_a_closed_connection_is_forgotten(gateway: FakeGateway) -> None:
         b"wslab:chat:event:gw-test.1:1:leave:lobby",
     ]
     kept = sorted([b"wslab:chat:lobby:history", b"wslab:chat:lobby:seq", *records])
-    async with asyncio.timeout(DEADLINE):  # The service forgets after announcing.
-        while sorted(await gateway.redis.keys("wslab:chat:*")) != kept:
-            await asyncio.sleep(0.01)
+
+    async def forgotten() -> bool:  # The service forgets after announcing.
+        return sorted(await gateway.redis.keys("wslab:chat:*")) == kept
+
+    await until(forgotten, "the service to forget gw-test.1")
     assert all([await gateway.redis.ttl(key) > 0 for key in records])
 
 

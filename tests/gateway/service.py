@@ -9,13 +9,12 @@ The test drives it step by step, so nothing runs behind the test's back::
 
 from __future__ import annotations
 
-import asyncio
 from types import TracebackType
 
 import redis.asyncio as redis
 
 from bus import Command, Envelope, encode_command, gateway_channel, service_channel
-from tests.waiting import POLL, within
+from tests.waiting import until, within
 
 
 class FakeService:
@@ -64,11 +63,8 @@ class FakeService:
 async def wait_subscribers(client: redis.Redis, channel: str, count: int) -> None:
     """Wait until ``channel`` has ``count`` subscribers in Redis."""
 
-    async def counted() -> None:
-        while True:
-            ((_, subscribers),) = await client.pubsub_numsub(channel)
-            if subscribers == count:
-                return
-            await asyncio.sleep(POLL)
+    async def counted() -> bool:
+        ((_, subscribers),) = await client.pubsub_numsub(channel)
+        return bool(subscribers == count)
 
-    await within(counted(), f"{count} subscribers to {channel}")
+    await until(counted, f"{count} subscribers to {channel}")

@@ -39,7 +39,7 @@ from tests.gateway.draft_client import (
 from tests.gateway.metrics import sample
 from tests.gateway.server import RunningServer, run_server, shrink_send_buffer
 from tests.gateway.service import FakeService, wait_subscribers
-from tests.waiting import HANG, POLL, within
+from tests.waiting import HANG, until, within
 from wsdraft import State
 
 GATEWAY = "gw-app"
@@ -62,12 +62,12 @@ async def http_client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]
 async def wait_ready(server: RunningServer) -> None:
     """Wait for /readyz to answer 200: the hub subscribes just after startup."""
 
-    async def ready() -> None:
-        async with http_client(server) as http:
-            while (await http.get("/readyz")).status_code != 200:
-                await asyncio.sleep(POLL)
+    async with http_client(server) as http:
 
-    await within(ready(), "/readyz to answer 200")
+        async def ready() -> bool:
+            return (await http.get("/readyz")).status_code == 200
+
+        await until(ready, "/readyz to answer 200")
 
 
 @pytest.fixture
