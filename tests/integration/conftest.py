@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from client import Connection, connect
+from tests.waiting import HANG, Hang, within
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["redis", "gateway", "chat", "stocks"]
@@ -72,11 +74,26 @@ def compose_env(docker: docker_sdk.DockerClient) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def stack(compose_env: dict[str, str]) -> Iterator[DockerCompose]:
-    """redis, gateway, chat and stocks, built and healthy (`up --build --wait`)."""
+def stack(request: pytest.FixtureRequest, compose_env: dict[str, str]) -> Iterator[DockerCompose]:
+    """redis, gateway, chat and stocks, built and healthy (`up --build --wait`).
+
+    If a test failed, the services' logs are printed before the stack goes down.
+    """
     compose = DockerCompose(ROOT, build=True, wait=True, services=SERVICES, quiet_build=True)
     with compose:
         yield compose
+        if request.session.testsfailed:
+            logs = subprocess.run(
+                ["docker", "compose", "logs", "--timestamps", "--no-color", "--tail", "300"],
+                cwd=ROOT,
+                env=compose_env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            terminal = request.config.get_terminal_writer()  # Not captured: CI shows it.
+            terminal.sep("-", "the stack's logs, after a failure")
+            terminal.write(logs.stdout + logs.stderr)
 
 
 @pytest.fixture(scope="session")
@@ -99,14 +116,14 @@ def get_status(gateway: Address, path: str) -> int:
     """The HTTP status of GET ``path`` on the gateway."""
     host, port = gateway
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=HANG) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as exc:
         return exc.code
 
 
-async def until_status(gateway: Address, path: str, status: int, timeout: float = 60) -> None:
+async def until_status(gateway: Address, path: str, status: int) -> None:
     """Poll GET ``path`` until it answers ``status`` (a refused connection is not one)."""
 
     def current() -> int | None:
@@ -115,9 +132,11 @@ async def until_status(gateway: Address, path: str, status: int, timeout: float 
         except OSError:  # not listening yet, or reset while starting
             return None
 
-    async with asyncio.timeout(timeout):
+    async def poll() -> None:
         while await asyncio.to_thread(current) != status:
             await asyncio.sleep(0.5)
+
+    await within(poll(), f"GET {path} to answer {status}")
 
 
 @asynccontextmanager
@@ -135,14 +154,22 @@ async def open_chat(
 
 
 async def next_event(
-    ws: Connection, kind: str, timeout: float = 20, **fields: object
+    ws: Connection, kind: str, timeout: float = HANG, **fields: object
 ) -> dict[str, object]:
     """The next message of type ``kind`` with these fields; others are skipped."""
-    async with asyncio.timeout(timeout):
+    skipped: list[object] = []
+
+    async def find() -> dict[str, object]:
         while True:
             message = json.loads(await ws.recv())
             if message["type"] == kind and fields.items() <= message.items():
                 return message  # type: ignore[no-any-return]
+            skipped.append(message)
+
+    try:
+        return await within(find(), f"a {kind} message with {fields}", timeout)
+    except Hang as exc:
+        raise Hang(f"{exc}; received meanwhile: {skipped}") from None
 
 
 async def keep_saying(ws: Connection, text: str) -> None:

@@ -35,6 +35,7 @@ from tests.integration.conftest import (
     open_chat,
     until_status,
 )
+from tests.waiting import within
 
 Event = dict[str, Any]
 
@@ -52,24 +53,27 @@ class ChatProcess:
         self.process.stdin.write(line.encode() + b"\n")
         await self.process.stdin.drain()
 
-    async def next(self, kind: str, timeout: float = 20, **fields: object) -> Event:
+    async def next(self, kind: str, **fields: object) -> Event:
         """The next event of type ``kind`` with these fields; every event is kept in order."""
         assert self.process.stdout is not None
-        async with asyncio.timeout(timeout):
+        stdout = self.process.stdout
+
+        async def find() -> Event:
             while True:
-                line = await self.process.stdout.readline()
+                line = await stdout.readline()
                 assert line, f"wslab chat ended while waiting for {kind} {fields}"
                 event: Event = json.loads(line)
                 self.events.append(event)
                 if event["type"] == kind and fields.items() <= event.items():
                     return event
 
+        return await within(find(), f"wslab chat to print a {kind} event with {fields}")
+
     async def quit(self) -> tuple[int, str]:
         """Close stdin (Ctrl-D): the exit status and what it wrote on standard error."""
         assert self.process.stdin is not None
         self.process.stdin.close()
-        async with asyncio.timeout(20):
-            out, err = await self.process.communicate()
+        out, err = await within(self.process.communicate(), "wslab chat to exit after Ctrl-D")
         self.events += [json.loads(line) for line in out.splitlines()]
         assert self.process.returncode is not None
         return self.process.returncode, err.decode()
@@ -184,7 +188,7 @@ async def test_a_message_to_a_stopped_chat_service_is_refused_and_history_surviv
         # The service comes back on its own schedule: alice repeats herself until bob hears.
         repeating = asyncio.create_task(keep_saying(alice, "back again"))
         try:
-            await next_event(bob, "message", timeout=60, nick="alice", text="back again")
+            await next_event(bob, "message", nick="alice", text="back again")
         finally:
             repeating.cancel()
     await until_status(gateway, "/readyz", 200)
@@ -234,9 +238,11 @@ async def until_shared(stack: DockerCompose, docker: docker_sdk.DockerClient) ->
     def owners() -> set[str]:
         return set(redis_cli(stack, docker, "MGET", *leases).split())
 
-    async with asyncio.timeout(60):
+    async def poll() -> None:
         while len(await asyncio.to_thread(owners)) != 2:
             await asyncio.sleep(0.5)
+
+    await within(poll(), "both chat replicas to own partitions")
 
 
 async def say_slowly(ws: Connection, texts: list[str], interval: float) -> None:
@@ -252,9 +258,13 @@ async def owner(
     """The chat replica handling ``nick``'s connection in ``room`` now."""
     member = json.loads(redis_cli(stack, docker, "HGET", f"wslab:chat:{room}:members", nick))
     lease = f"wslab:svc:chat:partition:{partition_of(member['conn'], ServiceSettings().partitions)}"
-    async with asyncio.timeout(30):
+
+    async def holder() -> str:
         while not (replica := redis_cli(stack, docker, "GET", lease).strip()):
             await asyncio.sleep(0.2)  # Released by one replica, not yet taken by the other.
+        return replica
+
+    replica = await within(holder(), f"a chat replica to hold {nick}'s partition")
     # A replica's id is its host name, the container's short id, and a suffix.
     return next(
         chat
@@ -283,10 +293,10 @@ async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_noth
             await talking
         finally:
             talking.cancel()
-        heard = [await next_event(bob, "message", timeout=30, nick="alice") for _ in texts]
+        heard = [await next_event(bob, "message", nick="alice") for _ in texts]
         own: list[Event] = []  # Until alice hears her last line: no error on the way.
         while not own or own[-1].get("text") != texts[-1]:
-            own.append(json.loads(await asyncio.wait_for(alice.recv(), 30)))
+            own.append(json.loads(await within(alice.recv(), "alice to hear her own lines")))
     assert [event["text"] for event in heard] == texts
     first = heard[0]["seq"]
     assert [event["seq"] for event in heard] == list(range(first, first + len(texts)))

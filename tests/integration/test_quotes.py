@@ -28,6 +28,7 @@ from stock_service.stocks import STOCKS
 from tests.gateway.draft_client import TEXT, frame
 from tests.gateway.draft_client import connect_socket as connect_slowly
 from tests.integration.conftest import ROOT, Address, containers
+from tests.waiting import HANG, within
 
 Message = dict[str, Any]
 CONFLATED = "wslab_conflated_messages_total"
@@ -35,14 +36,14 @@ CONFLATED = "wslab_conflated_messages_total"
 
 def get_json(gateway: Address, path: str) -> Any:
     host, port = gateway
-    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as response:
+    with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=HANG) as response:
         return json.load(response)
 
 
 def metric(gateway: Address, name: str) -> float:
     """The value of a metric without labels on the gateway's /metrics."""
     host, port = gateway
-    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=HANG) as response:
         text = response.read().decode()
     found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     assert found, f"{name} not in /metrics"
@@ -58,8 +59,8 @@ async def subscribed(gateway: Address, *symbols: str) -> AsyncIterator[Connectio
         yield ws
 
 
-async def receive(ws: Connection, timeout: float = 20) -> Message:
-    message: Message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+async def receive(ws: Connection) -> Message:
+    message: Message = json.loads(await within(ws.recv(), "a message on /stocks"))
     return message
 
 
@@ -77,7 +78,8 @@ async def test_wslab_quotes_json_prints_a_snapshot_then_ticks_of_its_symbols_in_
     )
     try:
         assert process.stdout is not None
-        lines = [await asyncio.wait_for(process.stdout.readline(), 20) for _ in range(41)]
+        stdout = process.stdout
+        lines = [await within(stdout.readline(), "a line of wslab quotes") for _ in range(41)]
     finally:
         process.kill()
         await process.communicate()
@@ -165,9 +167,13 @@ async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_ever
             # meanwhile the fast one reads every tick: none skipped between two of a symbol
             # (after the snapshot, the gateway's first subscriber to a symbol may miss the
             # ticks sent before its SUBSCRIBE took effect).
+            # A fast client that the machine stalls is held up by Docker's port proxy, whose
+            # buffers take seconds of quotes, long before the gateway would conflate for it.
             last: dict[str, int] = {}
             skipped = 0
-            async with asyncio.timeout(120):
+
+            async def read_fast_until_conflated() -> None:
+                nonlocal skipped
                 while await asyncio.to_thread(metric, gateway, CONFLATED) <= conflated:
                     for _ in range(500):
                         message = await receive(fast)
@@ -175,13 +181,16 @@ async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_ever
                             symbol, seq = message["symbol"], message["seq"]
                             skipped += symbol in last and seq != last[symbol] + 1
                             last[symbol] = seq
+
+            await within(read_fast_until_conflated(), "the gateway to conflate for the slow one")
         assert skipped == 0
         assert len(last) == len(STOCKS)
         # The slow client catches up, then gets the latest quote of each symbol: its seq
         # jumps over the ticks it did not need.
         seen: dict[str, int] = {}
         jumped: set[str] = set()
-        async with asyncio.timeout(60):
+
+        async def read_slow_until_jumps() -> None:
             while len(jumped) < len(STOCKS) // 2:
                 message = json.loads(await client.recv_text())
                 ticks = {"snapshot": message.get("quotes"), "quote": [message]}
@@ -190,5 +199,7 @@ async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_ever
                     if seq > seen.get(symbol, seq - 1) + 1:
                         jumped.add(symbol)
                     seen[symbol] = seq
+
+        await within(read_slow_until_jumps(), "the slow client's seq to jump for half the symbols")
     finally:
         await client.aclose()

@@ -23,11 +23,16 @@ from tests.integration.conftest import (
     open_chat,
     until_status,
 )
+from tests.waiting import until_sync
 
 
 def test_compose_brings_every_service_to_healthy(stack: DockerCompose) -> None:
-    health = {container.Service: container.Health for container in stack.get_containers()}
-    assert health == dict.fromkeys(SERVICES, "healthy")
+    # A replica that an earlier test restarted is "starting" until its first check passes.
+    def health() -> dict[str, str]:
+        return {container.Service: container.Health for container in stack.get_containers()}
+
+    healthy = dict.fromkeys(SERVICES, "healthy")
+    until_sync(lambda: health() == healthy, "every service to be healthy", interval=1)
 
 
 def test_the_gateway_answers_health_readiness_and_metrics(gateway: tuple[str, int]) -> None:
@@ -63,7 +68,8 @@ async def test_the_gateway_closes_a_connection_that_sends_a_bad_frame(
     host, port = gateway
     async with await DraftClient.connect(host, port, "/chat") as client:
         await client.send_raw(frame(0x6))
-        assert await client.read_to_eof() == frame(0x1, b"reserved opcode 0x6")
+        # The chat's welcome may come first: the Close frame with the reason ends the stream.
+        assert (await client.read_to_eof()).endswith(frame(0x1, b"reserved opcode 0x6"))
 
 
 async def test_a_chat_line_reaches_another_client_with_the_senders_nick(
@@ -115,7 +121,7 @@ async def test_readiness_follows_redis_and_chat_works_again_after_it_returns(
         # person told "unavailable" would, until bob hears her.
         repeating = asyncio.create_task(keep_saying(alice, "back again"))
         try:
-            after = await next_event(bob, "message", timeout=60, nick="alice", text="back again")
+            after = await next_event(bob, "message", nick="alice", text="back again")
         finally:
             repeating.cancel()
     # Redis kept its append-only file: the room's seq went on, and a client that joins now
