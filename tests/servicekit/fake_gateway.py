@@ -19,11 +19,7 @@ from redis.asyncio import Redis
 
 import bus
 from servicekit import Service
-from tests.waiting import HANG, POLL, within
-
-#: How long any wait may last before the test fails instead of hanging: tests.waiting.HANG,
-#: under the name other suites import.
-DEADLINE = HANG
+from tests.waiting import POLL, within
 
 
 @dataclass(frozen=True)
