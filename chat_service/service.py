@@ -184,10 +184,14 @@ class TokenBucket:
         self.tokens = float(self.burst)
 
     def take(self, now: float | None = None) -> bool:
-        """Take a token and return True, or return False if there is none."""
+        """Take a token and return True, or return False if there is none.
+
+        A ``now`` before ``updated`` (the gateway's clock stepped back) refills nothing and
+        takes nothing away: the bucket goes on from ``updated``.
+        """
         now = time.time() if now is None else now
         self.tokens = self._tokens(now)
-        self.updated = now
+        self.updated = max(self.updated, now)
         if self.tokens < 1:
             return False
         self.tokens -= 1
@@ -198,7 +202,7 @@ class TokenBucket:
         return self._tokens(time.time() if now is None else now) >= self.burst
 
     def _tokens(self, now: float) -> float:
-        return min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        return min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
 
 
 class ChatHandlers(Handlers):
