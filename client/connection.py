@@ -151,8 +151,7 @@ class Connection:
             async with asyncio.timeout(self.protocol.limits.close_timeout):
                 await asyncio.shield(self._reading)
         except TimeoutError:
-            self.abort()
-            await self._reading
+            await self._drop()
         return self._closed.result()
 
     async def wait_closed(self) -> Closed:
@@ -162,6 +161,12 @@ class Connection:
     def abort(self) -> None:
         """Drop the TCP connection at once, without a closing handshake."""
         self._writer.transport.abort()
+
+    async def _drop(self) -> None:
+        """Abort, and wait until the reader has stopped, however it stops: it may have been
+        cancelled, as every task is when the program ends on Ctrl-C."""
+        self.abort()
+        await asyncio.wait((self._reading,))
 
     async def _wait_open(self) -> None:
         """Wait for the HELLO exchange; raise the core's error if the handshake failed."""
@@ -315,6 +320,6 @@ class connect:
             raise TimeoutError(msg) from None
         finally:
             if connection is not None and protocol.state is not State.OPEN:
-                connection.abort()
-                await connection.wait_closed()
+                # Not wait_closed(): the reader that would say so may be cancelled too.
+                await connection._drop()
         return connection

@@ -65,7 +65,8 @@ class FakeGateway:
     price, so they are the same in every run; each symbol's ``seq`` counts its quotes, on
     every connection together. After ``quote_limit`` quotes, a connection is closed; while
     ``stocks_down``, every request gets an ``unavailable`` error and no quote is sent, as
-    when the stock service is not running.
+    when the stock service is not running. While ``silent``, a new connection's handshake is
+    never answered (``unanswered`` counts them), as by a server that hangs.
     """
 
     def __init__(self, tick: float = 0.01) -> None:
@@ -78,6 +79,8 @@ class FakeGateway:
         self.times = dict.fromkeys(STOCKS, time.time())
         self.quote_limit: int | None = None
         self.stocks_down = False
+        self.silent = False
+        self.unanswered = 0
         self.stock_requests: list[dict[str, object] | str] = []  # received on /stocks
         self.stock_writers: set[asyncio.StreamWriter] = set()
         self.closing: set[asyncio.StreamWriter] = set()  # the gateway sent them a Close
@@ -112,6 +115,11 @@ class FakeGateway:
         writer.write(draft_server.frame(draft_server.CLOSE, b""))
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.silent:
+            self.unanswered += 1
+            await reader.read()  # until the client gives up
+            writer.close()
+            return
         try:
             path = await draft_server.accept(reader, writer)
             if path is None:

@@ -19,7 +19,7 @@ from client.quotes_command import LiveTable
 from tests.client.fake_gateway import UNAVAILABLE
 from tests.client.test_cli import Result, installed_wslab, pipeline, wslab
 from tests.client.threaded import Gateway
-from tests.waiting import HANG, until_sync
+from tests.waiting import HANG, Hang, until_sync
 
 
 def test_quotes_json_prints_a_snapshot_then_ticks_of_the_symbols_asked_with_increasing_seq(
@@ -206,6 +206,16 @@ class Lines:
         return self.lines
 
 
+def after_ctrl_c(process: subprocess.Popen[str], stderr: Lines) -> int:
+    """Send Ctrl-C to ``process``, and return its exit status once it ended."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(HANG)
+    except subprocess.TimeoutExpired:
+        message = f"wslab quotes still ran {HANG:g} s after Ctrl-C; stderr: {stderr.lines}"
+        raise Hang(message) from None
+
+
 def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gateway) -> None:
     with subprocess.Popen(
         [installed_wslab(), "quotes", "--json", "--no-proxy", gateway.url, "MSFT"],
@@ -227,8 +237,7 @@ def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gate
             stderr.wait_for(r"\* unavailable: .*")
             gateway.call(lambda: setattr(gateway.fake, "stocks_down", False))
             second = json.loads(stdout.wait_for(r'\{"type": "snapshot".*'))
-            process.send_signal(signal.SIGINT)
-            assert process.wait(HANG) == ExitStatus.CTRL_C
+            assert after_ctrl_c(process, stderr) == ExitStatus.CTRL_C
             delays = [line for line in stderr.all() if line.startswith("* reconnecting in ")]
         finally:
             process.kill()  # if the test failed while it ran
@@ -242,3 +251,29 @@ def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gate
         '{"type": "subscribe", "symbols": ["MSFT"]}'
     }
     assert len(gateway.fake.stock_requests) >= 3
+
+
+def test_ctrl_c_while_wslab_quotes_is_reconnecting_ends_it_with_130(gateway: Gateway) -> None:
+    with subprocess.Popen(
+        [installed_wslab(), "quotes", "--json", "--no-proxy", gateway.url, "MSFT"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            stdout, stderr = Lines(process.stdout), Lines(process.stderr)  # type: ignore[arg-type]
+            stdout.wait_for(r'\{"type": "snapshot".*')
+
+            def hang_and_drop() -> None:
+                gateway.fake.silent = True
+                gateway.fake.drop_stocks()
+
+            gateway.call(hang_and_drop)
+            until_sync(
+                lambda: gateway.call(lambda: gateway.fake.unanswered) > 0,
+                "wslab quotes to open a connection again",
+            )
+            assert after_ctrl_c(process, stderr) == ExitStatus.CTRL_C
+        finally:
+            process.kill()  # if the test failed while it ran
+    assert stderr.all()[-1].startswith("* reconnecting in ")
