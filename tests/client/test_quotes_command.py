@@ -3,12 +3,14 @@ process in a pipe, and as the installed command in a pipe and after Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from typing import IO
 
 import pytest
@@ -216,7 +218,10 @@ def after_ctrl_c(process: subprocess.Popen[str], stderr: Lines) -> int:
         raise Hang(message) from None
 
 
-def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gateway) -> None:
+@contextlib.contextmanager
+def wslab_quotes_msft(gateway: Gateway) -> Iterator[tuple[subprocess.Popen[str], Lines, Lines]]:
+    """``wslab quotes --json URL MSFT`` running, and its standard output and error as they
+    come; killed at the end if the test failed while it ran."""
     with subprocess.Popen(
         [installed_wslab(), "quotes", "--json", "--no-proxy", gateway.url, "MSFT"],
         stdout=subprocess.PIPE,
@@ -224,23 +229,27 @@ def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gate
         text=True,
     ) as process:
         try:
-            stdout, stderr = Lines(process.stdout), Lines(process.stderr)  # type: ignore[arg-type]
-            first = json.loads(stdout.wait_for(r'\{"type": "snapshot".*'))
-            stdout.wait_for(r'\{"type": "quote".*')
-
-            def take_the_service_down_and_drop() -> None:
-                gateway.fake.stocks_down = True
-                gateway.fake.drop_stocks()
-
-            gateway.call(take_the_service_down_and_drop)
-            stderr.wait_for(r"\* connection failed: .*")
-            stderr.wait_for(r"\* unavailable: .*")
-            gateway.call(lambda: setattr(gateway.fake, "stocks_down", False))
-            second = json.loads(stdout.wait_for(r'\{"type": "snapshot".*'))
-            assert after_ctrl_c(process, stderr) == ExitStatus.CTRL_C
-            delays = [line for line in stderr.all() if line.startswith("* reconnecting in ")]
+            yield process, Lines(process.stdout), Lines(process.stderr)  # type: ignore[arg-type]
         finally:
-            process.kill()  # if the test failed while it ran
+            process.kill()
+
+
+def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gateway) -> None:
+    with wslab_quotes_msft(gateway) as (process, stdout, stderr):
+        first = json.loads(stdout.wait_for(r'\{"type": "snapshot".*'))
+        stdout.wait_for(r'\{"type": "quote".*')
+
+        def take_the_service_down_and_drop() -> None:
+            gateway.fake.stocks_down = True
+            gateway.fake.drop_stocks()
+
+        gateway.call(take_the_service_down_and_drop)
+        stderr.wait_for(r"\* connection failed: .*")
+        stderr.wait_for(r"\* unavailable: .*")
+        gateway.call(lambda: setattr(gateway.fake, "stocks_down", False))
+        second = json.loads(stdout.wait_for(r'\{"type": "snapshot".*'))
+        assert after_ctrl_c(process, stderr) == ExitStatus.CTRL_C
+        delays = [line for line in stderr.all() if line.startswith("* reconnecting in ")]
     assert second["quotes"][0]["seq"] > first["quotes"][0]["seq"]
     assert all(re.fullmatch(r"\* reconnecting in \d+\.\d s", line) for line in delays)
     notes = [line for line in stderr.lines if line not in delays]
@@ -254,26 +263,17 @@ def test_wslab_quotes_reconnects_and_subscribes_again_until_ctrl_c(gateway: Gate
 
 
 def test_ctrl_c_while_wslab_quotes_is_reconnecting_ends_it_with_130(gateway: Gateway) -> None:
-    with subprocess.Popen(
-        [installed_wslab(), "quotes", "--json", "--no-proxy", gateway.url, "MSFT"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        try:
-            stdout, stderr = Lines(process.stdout), Lines(process.stderr)  # type: ignore[arg-type]
-            stdout.wait_for(r'\{"type": "snapshot".*')
+    with wslab_quotes_msft(gateway) as (process, stdout, stderr):
+        stdout.wait_for(r'\{"type": "snapshot".*')
 
-            def hang_and_drop() -> None:
-                gateway.fake.silent = True
-                gateway.fake.drop_stocks()
+        def hang_and_drop() -> None:
+            gateway.fake.silent = True
+            gateway.fake.drop_stocks()
 
-            gateway.call(hang_and_drop)
-            until_sync(
-                lambda: gateway.call(lambda: gateway.fake.unanswered) > 0,
-                "wslab quotes to open a connection again",
-            )
-            assert after_ctrl_c(process, stderr) == ExitStatus.CTRL_C
-        finally:
-            process.kill()  # if the test failed while it ran
+        gateway.call(hang_and_drop)
+        until_sync(
+            lambda: gateway.call(lambda: gateway.fake.unanswered) > 0,
+            "wslab quotes to open a connection again",
+        )
+        assert after_ctrl_c(process, stderr) == ExitStatus.CTRL_C
     assert stderr.all()[-1].startswith("* reconnecting in ")
