@@ -151,7 +151,8 @@ class Connection:
             async with asyncio.timeout(self.protocol.limits.close_timeout):
                 await asyncio.shield(self._reading)
         except TimeoutError:
-            await self._drop()
+            self.abort()
+            await self._reading
         return self._closed.result()
 
     async def wait_closed(self) -> Closed:
@@ -161,12 +162,6 @@ class Connection:
     def abort(self) -> None:
         """Drop the TCP connection at once, without a closing handshake."""
         self._writer.transport.abort()
-
-    async def _drop(self) -> None:
-        """Abort, and wait until the reader has stopped, however it stops: it may have been
-        cancelled, as every task is when the program ends on Ctrl-C."""
-        self.abort()
-        await asyncio.wait((self._reading,))
 
     async def _wait_open(self) -> None:
         """Wait for the HELLO exchange; raise the core's error if the handshake failed."""
@@ -194,6 +189,17 @@ class Connection:
                 self._writer.close()
 
     async def _read(self) -> None:
+        try:
+            await self._read_until_closed()
+        finally:
+            # Cancelled, as every task is when the program ends on Ctrl-C, the reader still
+            # ends the connection, or whoever waits for it (wait_closed, recv) waits for ever.
+            if not self._closed.done():
+                self.protocol.receive_eof()
+                for event in self.protocol.events_received():
+                    self._handle(event)
+
+    async def _read_until_closed(self) -> None:
         protocol = self.protocol
         while protocol.state is not State.CLOSED:
             while self._messages.qsize() >= self._max_queue and protocol.state is State.OPEN:
@@ -320,6 +326,6 @@ class connect:
             raise TimeoutError(msg) from None
         finally:
             if connection is not None and protocol.state is not State.OPEN:
-                # Not wait_closed(): the reader that would say so may be cancelled too.
-                await connection._drop()
+                connection.abort()
+                await connection.wait_closed()
         return connection
