@@ -221,13 +221,23 @@ def after_ctrl_c(process: subprocess.Popen[str], stderr: Lines) -> int:
 @contextlib.contextmanager
 def wslab_quotes_msft(gateway: Gateway) -> Iterator[tuple[subprocess.Popen[str], Lines, Lines]]:
     """``wslab quotes --json URL MSFT`` running, and its standard output and error as they
-    come; killed at the end if the test failed while it ran."""
-    with subprocess.Popen(
-        [installed_wslab(), "quotes", "--json", "--no-proxy", gateway.url, "MSFT"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
+    come; killed at the end if the test failed while it ran.
+
+    It takes Ctrl-C even if the tests were started with SIGINT ignored, as a background job
+    of a script is (a CI runner's, say): a child keeps an ignored signal ignored, while one
+    handled here is back to its default in the child.
+    """
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [installed_wslab(), "quotes", "--json", "--no-proxy", gateway.url, "MSFT"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    with process:
         try:
             yield process, Lines(process.stdout), Lines(process.stderr)  # type: ignore[arg-type]
         finally:
