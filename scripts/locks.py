@@ -21,6 +21,7 @@ _ITEM = "#   "
 
 
 def pyproject() -> dict[str, Any]:
+    """Return pyproject.toml, parsed."""
     with (ROOT / "pyproject.toml").open("rb") as f:
         return tomllib.load(f)
 
@@ -41,6 +42,8 @@ def inputs(lock: str, project_file: dict[str, Any]) -> list[str]:
 
 
 def header(lock: str, project_file: dict[str, Any]) -> str:
+    """Return the comment a lock starts with: who writes it, and the requirements it was
+    resolved from, one a line, which :func:`recorded_inputs` reads back."""
     lines = [
         "# Written by scripts/lock-requirements: change pyproject.toml and run it again.",
         _RECORD,
@@ -75,14 +78,17 @@ def pins(lock_text: str) -> dict[str, str]:
 
 
 def main(command: str, lock: str = "") -> None:
+    """Print what ``command`` asks for; see the module's docstring."""
     if command == "locks":
         print(*LOCKS)
     elif command == "images":
         print(*IMAGES)
-    elif command == "inputs":
+    elif command == "inputs" and lock in LOCKS:
         print("\n".join(inputs(lock, pyproject())))
-    else:
+    elif command == "header" and lock in LOCKS:
         print(header(lock, pyproject()), end="")
+    else:
+        sys.exit(__doc__.split("Usage: ")[1])
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ A service is a :class:`Handlers` subclass run by :func:`main`::
 
     sys.exit(servicekit.main("echo", lambda settings: Echo(), settings_cls=ServiceSettings))
 
-See docs/BUS.md ("Services") for the whole API. ``python -m servicekit.health`` is the
-container healthcheck (:mod:`servicekit.health`, not imported here so that it stays quick).
+See docs/BUS.md ("Services") for the whole API. :mod:`servicekit.health` is the container
+healthcheck; the images run its file by path, so that it imports nothing of this package.
 """
 
 from __future__ import annotations

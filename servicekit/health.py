@@ -1,4 +1,6 @@
-"""The container healthcheck: ``python -m servicekit.health``.
+"""The container healthcheck: ``python -m servicekit.health``, or ``python -I
+servicekit/health.py`` as the images run it, which imports nothing of the package: so this
+module uses the standard library only.
 
 Exits 0 if the heartbeat file (``WSLAB_HEALTH_FILE``, default ``/tmp/wslab-healthy``) was
 touched less than 15 seconds ago, 1 otherwise: the service is not running, or has not been

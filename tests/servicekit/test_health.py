@@ -68,14 +68,19 @@ def test_the_file_comes_from_wslab_health_file(
 
 
 @pytest.mark.parametrize(("fresh", "status"), [(True, 0), (False, 1)])
-def test_python_m_servicekit_health_exits_with_the_status(
-    tmp_path: Path, fresh: bool, status: int
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "servicekit.health"], ["-I", "servicekit/health.py"]],
+    ids=["as a module", "as the images run it"],
+)
+def test_the_health_command_exits_with_the_status(
+    tmp_path: Path, fresh: bool, status: int, command: list[str]
 ) -> None:
     path = tmp_path / "healthy"
     if fresh:
         path.touch()
     result = subprocess.run(
-        [sys.executable, "-m", "servicekit.health"],
+        [sys.executable, *command],
         env={**os.environ, "WSLAB_HEALTH_FILE": str(path)},
         cwd=ROOT,
         capture_output=True,
