@@ -195,14 +195,18 @@ class Partitions:
         ttl = math.ceil(2 * self.window) if envelope.kind == "close" else DONE_TTL
         await self.redis.set(self.done_key(envelope.conn), envelope.seq, ex=ttl)
 
-    async def balance(self, lock: asyncio.Lock, handle: Handle, *, since: float) -> None:
+    async def balance(
+        self, lock: asyncio.Lock, handle: Handle, *, since: float, listened: float
+    ) -> None:
         """Renew this replica's leases, release its extra partitions, take free ones.
 
         Call it every ``period``, with ``since``, the Unix time from which this replica has
-        received every envelope: when its subscription was last confirmed. Seniority goes by
-        it, not by when this is first called, so that the replica that listened the longest,
-        and kept the most, is the one that takes a dead owner's partitions. Releasing and
-        taking over happen under ``lock``, the lock the caller holds while it handles an
+        received every envelope (when its subscription was last confirmed), and
+        ``listened``, the seconds since then on a monotonic clock. Seniority goes by
+        ``since``, not by when this is first called, so that the replica that listened the
+        longest, and kept the most, is the one that takes a dead owner's partitions; its own
+        maturity goes by ``listened``, which a step of the wall clock cannot move. Releasing
+        and taking over happen under ``lock``, the lock the caller holds while it handles an
         envelope: a partition is never released in the middle of one. ``handle`` runs each
         kept envelope of a taken partition that its last owner did not handle.
         """
@@ -217,7 +221,7 @@ class Partitions:
                 logger.warning("! lost partition %d to another replica", partition)
         extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]
         free: list[int] = []
-        if senior or now - since >= self.maturity:
+        if senior or listened >= self.maturity:
             candidates = [
                 partition for partition in range(self.count) if partition not in self.owned
             ]

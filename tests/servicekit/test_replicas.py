@@ -327,17 +327,41 @@ async def test_a_dead_owners_partitions_go_to_the_longest_listener_not_the_first
     await client.mset(dict.fromkeys(leases, "dead"))
     since = {early: time.time() - 1, late: time.time()}
 
-    async def handle(envelope: bus.Envelope) -> None:
-        raise AssertionError(f"nothing was kept, yet {envelope} was handled")
-
     async def balance(*order: Partitions) -> None:
         for replica in order:
-            await replica.balance(asyncio.Lock(), handle, since=since[replica])
+            listened = time.time() - since[replica]
+            await replica.balance(
+                asyncio.Lock(), handle_nothing, since=since[replica], listened=listened
+            )
 
     await balance(late, early)
     await client.delete(*leases)  # The dead owner's leases expire.
     await balance(late, early)
     assert (early.owned, late.owned) == (set(range(8)), set())
+
+
+async def test_a_replica_takes_released_partitions_only_once_it_has_listened_two_leases(
+    client: Redis,
+) -> None:
+    senior, young = (
+        Partitions(client, "demo", count=8, lease=1.0, window=HANG, limit=100, replica=name)
+        for name in ("senior", "young")
+    )
+    leases = [young.lease_key(partition) for partition in range(8)]
+    await client.mset(dict.fromkeys(leases, "busy"))
+    await senior.balance(asyncio.Lock(), handle_nothing, since=time.time() - 100, listened=100)
+    await client.mset(dict.fromkeys(leases, ""))  # Their owner released them all.
+
+    async def balance_young(listened: float) -> set[int]:
+        await young.balance(asyncio.Lock(), handle_nothing, since=time.time(), listened=listened)
+        return set(young.owned)
+
+    assert await balance_young(listened=1.9) == set()
+    assert await balance_young(listened=2.0) == set(range(8))
+
+
+async def handle_nothing(envelope: bus.Envelope) -> None:
+    raise AssertionError(f"nothing was kept, yet {envelope} was handled")
 
 
 def test_a_connection_always_falls_in_the_same_partition(client: Redis) -> None:
