@@ -28,7 +28,7 @@ from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from client import Connection, connect
-from tests.waiting import HANG, Hang, within
+from tests.waiting import HANG, Hang, until, within
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["redis", "gateway", "chat", "stocks"]
@@ -126,17 +126,13 @@ def get_status(gateway: Address, path: str) -> int:
 async def until_status(gateway: Address, path: str, status: int) -> None:
     """Poll GET ``path`` until it answers ``status`` (a refused connection is not one)."""
 
-    def current() -> int | None:
+    def answers() -> bool:
         try:
-            return get_status(gateway, path)
+            return get_status(gateway, path) == status
         except OSError:  # not listening yet, or reset while starting
-            return None
+            return False
 
-    async def poll() -> None:
-        while await asyncio.to_thread(current) != status:
-            await asyncio.sleep(0.5)
-
-    await within(poll(), f"GET {path} to answer {status}")
+    await until(lambda: asyncio.to_thread(answers), f"GET {path} to answer {status}", interval=0.5)
 
 
 @asynccontextmanager

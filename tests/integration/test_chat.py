@@ -35,7 +35,7 @@ from tests.integration.conftest import (
     open_chat,
     until_status,
 )
-from tests.waiting import within
+from tests.waiting import until, within
 
 Event = dict[str, Any]
 
@@ -231,18 +231,20 @@ def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str)
     return output.decode()  # type: ignore[no-any-return]
 
 
-async def until_shared(stack: DockerCompose, docker: docker_sdk.DockerClient) -> None:
-    """Wait until both chat replicas are registered and own partitions."""
+async def until_shared(
+    stack: DockerCompose, docker: docker_sdk.DockerClient, killed: str | None = None
+) -> None:
+    """Wait until two chat replicas own partitions, neither of them ``killed``: the leases
+    of a replica killed a moment ago are still there until they expire."""
     leases = [f"wslab:svc:chat:partition:{partition}" for partition in range(16)]
 
-    def owners() -> set[str]:
-        return set(redis_cli(stack, docker, "MGET", *leases).split())
+    def shared() -> bool:
+        owners = set(redis_cli(stack, docker, "MGET", *leases).split())
+        return len(owners) == 2 and killed not in owners
 
-    async def poll() -> None:
-        while len(await asyncio.to_thread(owners)) != 2:
-            await asyncio.sleep(0.5)
-
-    await within(poll(), "both chat replicas to own partitions")
+    await until(
+        lambda: asyncio.to_thread(shared), "two live chat replicas to own partitions", interval=0.5
+    )
 
 
 async def say_slowly(ws: Connection, texts: list[str], interval: float) -> None:
@@ -254,8 +256,9 @@ async def say_slowly(ws: Connection, texts: list[str], interval: float) -> None:
 
 async def owner(
     stack: DockerCompose, docker: docker_sdk.DockerClient, room: str, nick: str
-) -> Container:
-    """The chat replica handling ``nick``'s connection in ``room`` now."""
+) -> tuple[Container, str]:
+    """The chat replica handling ``nick``'s connection in ``room`` now: its container, and
+    its id as a replica."""
     member = json.loads(redis_cli(stack, docker, "HGET", f"wslab:chat:{room}:members", nick))
     lease = f"wslab:svc:chat:partition:{partition_of(member['conn'], ServiceSettings().partitions)}"
 
@@ -266,11 +269,12 @@ async def owner(
 
     replica = await within(holder(), f"a chat replica to hold {nick}'s partition")
     # A replica's id is its host name, the container's short id, and a suffix.
-    return next(
+    container = next(
         chat
         for chat in containers(stack, docker, "chat")
         if replica.startswith(chat.attrs["Config"]["Hostname"] + "-")
     )
+    return container, replica
 
 
 async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_nothing(
@@ -286,10 +290,10 @@ async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_noth
         try:
             for _ in range(2):  # SIGKILL: no goodbye; then it restarts, as a new replica.
                 await asyncio.sleep(2)
-                handling = await owner(stack, docker, room, "alice")
+                handling, replica = await owner(stack, docker, room, "alice")
                 await asyncio.to_thread(handling.kill)
                 await asyncio.to_thread(handling.start)
-                await until_shared(stack, docker)
+                await until_shared(stack, docker, killed=replica)
             await talking
         finally:
             talking.cancel()
