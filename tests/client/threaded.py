@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tests.client.fake_gateway import FakeGateway, start
-from tests.waiting import until_sync
+from tests.waiting import HANG, Hang, until_sync
 
 T = TypeVar("T")
 
@@ -43,8 +44,10 @@ def run_in(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], w
     """Run ``coroutine`` in ``loop``, which runs in another thread, and return its result;
     fail saying ``what`` it was waiting for if that never comes."""
     future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-    until_sync(future.done, what)
-    return future.result()
+    try:
+        return future.result(HANG)
+    except concurrent.futures.TimeoutError:
+        raise Hang(f"waited {HANG:g} s for {what}") from None
 
 
 async def _stop(servers: list[asyncio.Server]) -> None:
