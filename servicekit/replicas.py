@@ -13,14 +13,16 @@ The other replicas are its standbys: they keep the partition's envelopes of the 
 last owner did not: after each envelope the owner records its ``seq`` in
 ``wslab:svc:<service>:done:<conn>``, so the new owner knows where each connection is.
 
-A partition is free when its owner released it (the key then holds an empty string for a
-while) or died (the key expired). Each replica registers in ``wslab:svc:<service>:replicas``
-with when it started listening. A dead owner's partitions are taken only by the replica
-that has listened the longest: if any live replica kept the envelopes that owner left
-unhandled, that one did. Released partitions are taken by replicas that have listened for
-two leases (so that what the owner left unhandled is among what they kept) and own fewer
-than their share, ``ceil(count / replicas)``, counting those replicas; an owner with more
-than its share releases the extra ones.
+A partition is free when its owner released it (the key then holds ``@`` and the time of
+the release, for a while) or died (the key expired). Each replica registers in
+``wslab:svc:<service>:replicas`` with when it started listening. A dead owner's partitions
+are taken only by the replica that has listened the longest: if any live replica kept the
+envelopes that owner left unhandled, that one did. A released partition is taken by a
+replica that has listened since before the release, so that what the owner left unhandled,
+and what came while nobody owned it, is among what it kept (or by the longest-listening
+replica, if none has), and that owns fewer than its share, ``ceil(count / replicas)``,
+counting the replicas that have listened for ``maturity``; an owner with more than its share
+releases the extra ones.
 See docs/ARCHITECTURE.md, "Service replicas".
 """
 
@@ -67,18 +69,20 @@ returns 0 if another replica holds it. KEYS: the lease. ARGV: the replica, the l
 
 TAKE = """
 local current = redis.call('GET', KEYS[1])
-if current and current ~= '' then return 0 end
+if current and string.sub(current, 1, 1) ~= '@' then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
-"""Takes a free lease (missing, or released: empty) for ARGV[1]; returns 1 if it did.
-KEYS: the lease. ARGV: the replica, the lease in ms."""
+"""Takes a free lease (missing, or released: ``@`` and a time) for ARGV[1]; returns 1 if it
+did. KEYS: the lease. ARGV: the replica, the lease in ms."""
 
 RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], '', 'PX', ARGV[2]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], '@' .. ARGV[3], 'PX', ARGV[2])
+end
 """
-"""Marks a lease held by ARGV[1] released, for ARGV[2] ms (then it is missing, as if its
-owner had died). KEYS: the lease."""
+"""Marks a lease held by ARGV[1] released at ARGV[3] (Unix time), for ARGV[2] ms (then it is
+missing, as if its owner had died). KEYS: the lease."""
 
 REGISTER = """
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
@@ -102,6 +106,14 @@ def _text(data: bytes | str) -> str:
     return data.decode() if isinstance(data, bytes) else data
 
 
+def _released_at(holder: bytes | str | None) -> float | None:
+    """When a lease whose value is ``holder`` was released (``@`` and a Unix time: replica
+    ids never start with ``@``); None if it is held, or missing."""
+    if holder is None or not (text := _text(holder)).startswith("@"):
+        return None
+    return float(text[1:])
+
+
 def partition_of(conn: str, count: int) -> int:
     """Return the partition of a connection among ``count``."""
     return zlib.crc32(conn.encode()) % count
@@ -123,8 +135,9 @@ class Partitions:
         owned: the partitions this replica owns.
         period: seconds between two calls of :meth:`balance`: a third of ``lease``, so that
             leases are renewed in time.
-        maturity: seconds a replica listens before it takes released partitions and counts
-            in the shares: two leases (see the module's docstring).
+        maturity: seconds a replica listens before it counts in the shares, so that the
+            owners do not release partitions to a replica that may be gone at once: two
+            leases.
     """
 
     def __init__(
@@ -195,20 +208,17 @@ class Partitions:
         ttl = math.ceil(2 * self.window) if envelope.kind == "close" else DONE_TTL
         await self.redis.set(self.done_key(envelope.conn), envelope.seq, ex=ttl)
 
-    async def balance(
-        self, lock: asyncio.Lock, handle: Handle, *, since: float, listened: float
-    ) -> None:
+    async def balance(self, lock: asyncio.Lock, handle: Handle, *, since: float) -> None:
         """Renew this replica's leases, release its extra partitions, take free ones.
 
         Call it every ``period``, with ``since``, the Unix time from which this replica has
-        received every envelope (when its subscription was last confirmed), and
-        ``listened``, the seconds since then on a monotonic clock. Seniority goes by
-        ``since``, not by when this is first called, so that the replica that listened the
-        longest, and kept the most, is the one that takes a dead owner's partitions; its own
-        maturity goes by ``listened``, which a step of the wall clock cannot move. Releasing
-        and taking over happen under ``lock``, the lock the caller holds while it handles an
-        envelope: a partition is never released in the middle of one. ``handle`` runs each
-        kept envelope of a taken partition that its last owner did not handle.
+        received every envelope: when its subscription was last confirmed. Seniority goes by
+        it, not by when this is first called, so that the replica that listened the longest,
+        and kept the most, is the one that takes a dead owner's partitions; and a released
+        partition is taken only by a replica that was listening when it was released.
+        Releasing and taking over happen under ``lock``, the lock the caller holds while it
+        handles an envelope: a partition is never released in the middle of one. ``handle``
+        runs each kept envelope of a taken partition that its last owner did not handle.
         """
         now = time.time()
         senior, sharing = await self._register(now, since)
@@ -220,15 +230,15 @@ class Partitions:
                 self.owned.discard(partition)
                 logger.warning("! lost partition %d to another replica", partition)
         extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]
-        free: list[int] = []
-        if senior or listened >= self.maturity:
-            candidates = [
-                partition for partition in range(self.count) if partition not in self.owned
-            ]
-            holders = await self.redis.mget([self.lease_key(partition) for partition in candidates])
-            released = [p for p, holder in zip(candidates, holders, strict=True) if holder == b""]
-            orphaned = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
-            free = released[: max(0, target - len(self.owned))] + (orphaned if senior else [])
+        candidates = [partition for partition in range(self.count) if partition not in self.owned]
+        holders = await self.redis.mget([self.lease_key(partition) for partition in candidates])
+        released = [
+            partition
+            for partition, holder in zip(candidates, holders, strict=True)
+            if (at := _released_at(holder)) is not None and (senior or since <= at)
+        ]
+        orphaned = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
+        free = released[: max(0, target - len(self.owned))] + (orphaned if senior else [])
         if not extra and not free:
             return
         async with lock:
@@ -246,7 +256,9 @@ class Partitions:
         window_ms = max(1, round(self.window * 1000))
         for released in sorted(partitions):
             self.owned.discard(released)
-            await self._release(keys=[self.lease_key(released)], args=[self.replica, window_ms])
+            await self._release(
+                keys=[self.lease_key(released)], args=[self.replica, window_ms, time.time()]
+            )
         if partition is None:
             await self.redis.zrem(self.replicas_key, self.replica)
             await self.redis.zrem(self.since_key, self.replica)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import assert_never
@@ -218,24 +217,16 @@ class Service:
 
     async def _balance(self) -> None:
         """Share the partitions with the other replicas, every ``partitions.period``."""
-        subscriber = self.subscriber
         heard = 0  # The subscriber's connection the partitions were taken with.
-        since = at = 0.0  # When that connection's subscription was confirmed: Unix, monotonic.
+        since = 0.0  # When that connection's subscription was confirmed.
         while True:
-            if subscriber.connections != heard or not subscriber.connected.is_set():
+            if self.subscriber.connections != heard or not self.subscriber.connected.is_set():
                 # Away from the bus, even briefly: envelopes were missed, so start over.
                 self.partitions.deaf()
-                await subscriber.connected.wait()
-                heard, since, at = (
-                    subscriber.connections,
-                    subscriber.connected_since,
-                    subscriber.connected_at,
-                )
+                await self.subscriber.connected.wait()
+                heard, since = self.subscriber.connections, self.subscriber.connected_since
             try:
-                listened = time.monotonic() - at
-                await self.partitions.balance(
-                    self._busy, self._handle_once, since=since, listened=listened
-                )
+                await self.partitions.balance(self._busy, self._handle_once, since=since)
             except Exception as exc:  # Redis is down: the leases wait, or expire.
                 self.logger.warning("! cannot balance partitions: %s", exc)
             await asyncio.sleep(self.partitions.period)

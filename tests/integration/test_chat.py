@@ -239,7 +239,8 @@ async def until_shared(
     leases = [f"wslab:svc:chat:partition:{partition}" for partition in range(16)]
 
     def shared() -> bool:
-        owners = set(redis_cli(stack, docker, "MGET", *leases).split())
+        holders = redis_cli(stack, docker, "MGET", *leases).split()
+        owners = {holder for holder in holders if not holder.startswith("@")}  # "@": released
         return len(owners) == 2 and killed not in owners
 
     await until(
@@ -263,8 +264,9 @@ async def owner(
     lease = f"wslab:svc:chat:partition:{partition_of(member['conn'], ServiceSettings().partitions)}"
 
     async def holder() -> str:
-        while not (replica := redis_cli(stack, docker, "GET", lease).strip()):
-            await asyncio.sleep(0.2)  # Released by one replica, not yet taken by the other.
+        # Missing, or "@" and a time once released, until another replica takes it.
+        while not (replica := redis_cli(stack, docker, "GET", lease).strip()) or replica[0] == "@":
+            await asyncio.sleep(0.2)
         return replica
 
     replica = await within(holder(), f"a chat replica to hold {nick}'s partition")

@@ -314,25 +314,31 @@ def partitions(client: Redis, *, window: float = 10.0, limit: int = 100) -> Part
     return Partitions(client, "demo", count=8, lease=1.0, window=window, limit=limit)
 
 
+def named(client: Redis, *names: str) -> list[Partitions]:
+    """Replicas by name, with leases no test outlives, balanced by the test itself."""
+    return [
+        Partitions(client, "demo", count=8, lease=HANG, window=HANG, limit=100, replica=name)
+        for name in names
+    ]
+
+
+def all_leases(partitions: Partitions) -> list[str]:
+    return [partitions.lease_key(partition) for partition in range(partitions.count)]
+
+
 async def test_a_dead_owners_partitions_go_to_the_longest_listener_not_the_first_to_ask(
     client: Redis,
 ) -> None:
     # After Redis came back, "early" heard the envelopes a second before "late", but "late"
     # balanced first. Only "early" kept what was sent in that second: it must take over.
-    early, late = (
-        Partitions(client, "demo", count=8, lease=HANG, window=HANG, limit=100, replica=name)
-        for name in ("early", "late")
-    )
-    leases = [early.lease_key(partition) for partition in range(8)]
+    early, late = named(client, "early", "late")
+    leases = all_leases(early)
     await client.mset(dict.fromkeys(leases, "dead"))
     since = {early: time.time() - 1, late: time.time()}
 
     async def balance(*order: Partitions) -> None:
         for replica in order:
-            listened = time.time() - since[replica]
-            await replica.balance(
-                asyncio.Lock(), handle_nothing, since=since[replica], listened=listened
-            )
+            await replica.balance(asyncio.Lock(), handle_nothing, since=since[replica])
 
     await balance(late, early)
     await client.delete(*leases)  # The dead owner's leases expire.
@@ -340,24 +346,24 @@ async def test_a_dead_owners_partitions_go_to_the_longest_listener_not_the_first
     assert (early.owned, late.owned) == (set(range(8)), set())
 
 
-async def test_a_replica_takes_released_partitions_only_once_it_has_listened_two_leases(
+async def test_a_released_partition_goes_only_to_a_replica_that_listened_when_it_was_released(
     client: Redis,
 ) -> None:
-    senior, young = (
-        Partitions(client, "demo", count=8, lease=1.0, window=HANG, limit=100, replica=name)
-        for name in ("senior", "young")
-    )
-    leases = [young.lease_key(partition) for partition in range(8)]
+    # Whatever came for the partition after its release is only with the replicas that were
+    # listening then: one that started later would take it without those envelopes.
+    senior, young = named(client, "senior", "young")
+    leases = all_leases(young)
     await client.mset(dict.fromkeys(leases, "busy"))
-    await senior.balance(asyncio.Lock(), handle_nothing, since=time.time() - 100, listened=100)
-    await client.mset(dict.fromkeys(leases, ""))  # Their owner released them all.
+    started = time.time()
+    await senior.balance(asyncio.Lock(), handle_nothing, since=started - 100)
 
-    async def balance_young(listened: float) -> set[int]:
-        await young.balance(asyncio.Lock(), handle_nothing, since=time.time(), listened=listened)
+    async def balance_young(released: float) -> set[int]:
+        await client.mset(dict.fromkeys(leases, f"@{released}"))
+        await young.balance(asyncio.Lock(), handle_nothing, since=started)
         return set(young.owned)
 
-    assert await balance_young(listened=1.9) == set()
-    assert await balance_young(listened=2.0) == set(range(8))
+    assert await balance_young(released=started - 1) == set()
+    assert await balance_young(released=started) == set(range(8))
 
 
 async def handle_nothing(envelope: bus.Envelope) -> None:
