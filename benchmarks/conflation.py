@@ -22,7 +22,7 @@ Each run has three processes, so that the clients' and the feed's work is not do
 gateway's event loop:
 
 * this one: the real gateway (``gateway.create_app`` served by uvicorn with the protocols of
-  ``gateway.draft``, as ``python -m gateway`` serves it) on a free loopback port, and a
+  ``gateway.connection``, as ``python -m gateway`` serves it) on a free loopback port, and a
   stand-in for the stock service, which answers each ``/stocks`` connection's ``open`` by
   subscribing it to every symbol's ``quotes.<SYMBOL>`` topic, as the real service does for
   a client that asks for them all. The fast clients are always subscribed with ``conflate``;
@@ -106,7 +106,7 @@ from bus import (
 )
 from client import Connection, connect
 from gateway import Settings, create_app
-from gateway.draft import DraftProtocol
+from gateway.connection import Connection as ServerConnection
 from gateway.hub import Hub
 from servicekit import Outbox
 from stock_service import STOCKS, Feed, Market, StockSettings, topic
@@ -469,8 +469,8 @@ async def serve_gateway(settings: Settings) -> AsyncIterator[tuple[FastAPI, int]
         app,
         host="127.0.0.1",
         port=0,
-        http="gateway.draft:HTTPProtocol",
-        ws="gateway.draft:DraftProtocol",
+        http="gateway.connection:HTTPProtocol",
+        ws="gateway.connection:Connection",
         lifespan="on",
         log_config=None,
     )
@@ -538,25 +538,30 @@ async def wait_subscribed(hub: Hub, client: Redis, count: int, symbols: Sequence
             await asyncio.sleep(0.05)
 
 
-def slow_connections(hub: Hub) -> list[DraftProtocol]:
+def slow_connections(hub: Hub) -> list[ServerConnection]:
     """The slow clients' connections, their kernel send buffers shrunk to SOCKET_BUFFER."""
     connections = []
     for link in hub.links.values():
         if link.query == SLOW_QUERY:
-            if not isinstance(link.outbox, DraftProtocol):
-                raise TypeError(f"unexpected outbox {link.outbox!r}")
-            sock = link.outbox.transport.get_extra_info("socket")
+            connection = link.outbox.writer
+            if not isinstance(connection, ServerConnection):
+                raise TypeError(f"unexpected connection {connection!r}")
+            sock = connection.transport.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-            connections.append(link.outbox)
+            connections.append(connection)
     return connections
 
 
-def sample(connection: DraftProtocol) -> Sample:
+def sample(connection: ServerConnection) -> Sample:
     """What the gateway keeps for one client now."""
+    held = connection.outbox.held.values()
     return Sample(
         unsent=connection.transport.get_write_buffer_size(),
-        held=len(connection.held),
-        held_bytes=sum(len(frame) for held in connection.held.values() for frame in held.frames),
+        held=len(held),
+        # Framed once already, for the fast clients, which speak the same protocol.
+        held_bytes=sum(
+            len(frame) for message in held for frame in message.framed(connection.framing)
+        ),
     )
 
 
@@ -598,7 +603,9 @@ def spawned(target: Callable[..., None], *args: object) -> Iterator[BaseProcess]
             process.join()
 
 
-async def observe(client: Redis, connections: Sequence[DraftProtocol], duration: float) -> Observed:
+async def observe(
+    client: Redis, connections: Sequence[ServerConnection], duration: float
+) -> Observed:
     """Sample the slow clients' connections each second for ``duration`` seconds."""
     loop = asyncio.get_running_loop()
     first = await sequences(client)

@@ -16,18 +16,21 @@ def main() -> None:
     settings = load_settings(
         Settings,
         prog="python -m gateway",
-        description="Serve the draft protocol at /chat and /stocks and relay over Redis.",
+        description="Serve WebSocket (RFC 6455 and the 2010 draft) at /chat and /stocks and"
+        " relay over Redis.",
     )
     # DEBUG is for wslab's own loggers; uvicorn and redis stay at INFO.
     level = max(logging.INFO, logging.getLevelNamesMapping()[settings.log_level])
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("wslab").setLevel(settings.log_level)
+    # websockets logs each connection's opening and closing at INFO.
+    logging.getLogger("wslab.gateway.rfc6455").setLevel(max(logging.WARNING, level))
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        http="gateway.draft:HTTPProtocol",
-        ws="gateway.draft:DraftProtocol",
+        http="gateway.connection:HTTPProtocol",
+        ws="gateway.connection:Connection",
         log_level=level,
     )
 

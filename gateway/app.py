@@ -1,4 +1,4 @@
-"""The gateway's FastAPI application: draft endpoints, health, readiness, metrics, quotes."""
+"""The gateway's FastAPI application: WebSocket endpoints, health, readiness, metrics, quotes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from redis.exceptions import RedisError
 
 from wsdraft import Limits
 
-from .draft import OUTBOX, SETTINGS, DraftSettings
+from .connection import OUTBOX, SETTINGS, ConnectionSettings
+from .docs import serve_docs_offline
 from .hub import Hub
 from .quotes import UNAVAILABLE, Quotes, Unavailable, parse_symbols, read_quotes
 from .settings import Settings
@@ -27,24 +28,20 @@ logger = logging.getLogger("wslab.gateway")
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the gateway for ``settings``; run it with uvicorn and ``ws=DraftProtocol``."""
+    """Build the gateway for ``settings``; run it with uvicorn and ``ws=Connection``
+    (``python -m gateway`` does)."""
     limits = Limits(max_message_size=settings.max_message_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         client = redis.Redis.from_url(settings.redis_url)
-        hub = Hub(
-            client,
-            settings.gateway_id,
-            fragment_size=limits.fragment_size,
-            ready_timeout=settings.ready_timeout,
-        )
+        hub = Hub(client, settings.gateway_id, ready_timeout=settings.ready_timeout)
         await hub.start()
         app.state.hub = hub
         app.state.redis = client
         try:
             yield {
-                SETTINGS: DraftSettings(
+                SETTINGS: ConnectionSettings(
                     limits=limits,
                     origins=settings.allowed_origins,
                     max_connections=settings.max_connections,
@@ -58,9 +55,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="wslab gateway",
-        summary="Terminates the 2010 GET+Upgrade+HELLO WebSocket draft and relays over Redis.",
+        summary="Terminates WebSocket (RFC 6455 and the 2010 GET+Upgrade+HELLO draft) and"
+        " relays over Redis.",
         lifespan=lifespan,
+        docs_url=None,  # served by serve_docs_offline, without a CDN
+        redoc_url=None,
     )
+    serve_docs_offline(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -38,31 +38,16 @@ from bus import (
     service_channel,
     topic_channel,
 )
-from wsdraft import PreparedMessage
 
 from . import metrics
+from .outbox import Outbox, Outgoing
 
-__all__ = ["ALIVE_TTL", "Hub", "Link", "Outbox"]
+__all__ = ["ALIVE_TTL", "Hub", "Link"]
 
 logger = logging.getLogger("wslab.gateway")
 
 ALIVE_TTL = 10.0
 """Seconds the alive key lives unless refreshed; it is refreshed every third of that."""
-
-
-class Outbox(Protocol):
-    """What the hub needs of a client connection: sending without waiting.
-
-    ``send_prepared(message, latest_of=channel)`` conflates: while the client is too slow
-    to take every message, only the latest one of each ``latest_of`` is kept, and sent
-    when it catches up (docs/BUS.md, "Conflation"); ``drop_held(channel)`` forgets it.
-    """
-
-    def send_prepared(self, message: PreparedMessage, latest_of: str | None = None) -> bool: ...
-
-    def drop_held(self, latest_of: str) -> None: ...
-
-    def close(self, reason: str) -> None: ...
 
 
 @dataclass(eq=False)
@@ -76,8 +61,6 @@ class Link:
     outbox: Outbox
     #: The topic channels this connection receives.
     channels: set[str] = field(default_factory=set)
-    #: Those of them it receives conflated: the latest message only, while it is slow.
-    conflated: set[str] = field(default_factory=set)
     #: The ``seq`` of the connection's next envelope.
     next_seq: int = 0
 
@@ -88,7 +71,6 @@ class Hub:
     Args:
         client: the Redis client.
         gateway_id: this gateway's id on the bus.
-        fragment_size: the fragment size used to frame outgoing messages once.
         ready_timeout: how long :meth:`ready` waits for its canary.
         alive_ttl: the expiry of :func:`bus.gateway_alive_key`, in seconds; it is set every third.
     """
@@ -98,14 +80,12 @@ class Hub:
         client: redis.Redis,
         gateway_id: str,
         *,
-        fragment_size: int,
         ready_timeout: float,
         alive_ttl: float = ALIVE_TTL,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
         self.channel = gateway_channel(gateway_id)
-        self.fragment_size = fragment_size
         self.ready_timeout = ready_timeout
         self.alive_ttl = alive_ttl
         self.subscriber = Subscriber(client, self._on_bus_message)
@@ -214,7 +194,7 @@ class Hub:
             return  # Nobody is left to tell.
         what = "your message was not delivered" if kind == "message" else "try again later"
         error = {"type": "error", "code": code, "message": f"{problem}; {what}"}
-        link.outbox.send_prepared(PreparedMessage.text(json.dumps(error), self.fragment_size))
+        link.outbox.send(Outgoing.of(json.dumps(error)))
 
     # The bus.
 
@@ -228,12 +208,13 @@ class Hub:
             await self._execute(command)
             return
         try:
-            message = PreparedMessage.text(data.decode(), self.fragment_size)
+            data.decode()
         except UnicodeDecodeError:
             logger.warning("! dropped a topic message that is not UTF-8 on %s", channel)
             return
+        message = Outgoing(True, data)
         for link in list(self.subscribers.get(channel, ())):
-            link.outbox.send_prepared(message, channel if channel in link.conflated else None)
+            link.outbox.send(message, channel)
 
     async def _execute(self, command: Send | Subscribe | Unsubscribe | Close | Canary) -> None:
         if isinstance(command, Canary):
@@ -251,9 +232,9 @@ class Hub:
                 except binascii.Error:
                     logger.warning("! dropped a binary send to %s that is not base64", link.id)
                     return
-                link.outbox.send_prepared(PreparedMessage.binary(data, self.fragment_size))
+                link.outbox.send(Outgoing.of(data))
             case Send(payload=payload):
-                link.outbox.send_prepared(PreparedMessage.text(payload, self.fragment_size))
+                link.outbox.send(Outgoing.of(payload))
             case Subscribe(topic=topic, conflate=conflate):
                 await self._subscribe(link, topic_channel(topic), conflate)
             case Unsubscribe(topic=topic):
@@ -263,14 +244,7 @@ class Hub:
 
     async def _subscribe(self, link: Link, channel: str, conflate: bool) -> None:
         link.channels.add(channel)
-        # Subscribing again changes how the connection receives the topic, and makes a held
-        # message stale: the service sends what is current (a snapshot) before it.
-        if channel in link.conflated:
-            link.outbox.drop_held(channel)
-        if conflate:
-            link.conflated.add(channel)
-        else:
-            link.conflated.discard(channel)
+        link.outbox.conflate(channel, conflate)
         links = self.subscribers.setdefault(channel, set())
         links.add(link)
         if len(links) == 1:
@@ -278,10 +252,7 @@ class Hub:
 
     async def _unsubscribe(self, link: Link, channel: str) -> None:
         link.channels.discard(channel)
-        if channel in link.conflated:
-            link.conflated.discard(channel)
-            # Sent later, it would arrive after the service's answer to the unsubscribe.
-            link.outbox.drop_held(channel)
+        link.outbox.forget(channel)
         links = self.subscribers.get(channel, set())
         links.discard(link)
         if not links and self.subscribers.pop(channel, None) is not None:

@@ -17,11 +17,14 @@ __all__ = [
     "UNDELIVERED",
 ]
 
-OPEN_CONNECTIONS = Gauge("wslab_open_connections", "Draft connections open now")
+OPEN_CONNECTIONS = Gauge(
+    "wslab_open_connections", "WebSocket connections open now, by protocol", ["protocol"]
+)
 HANDSHAKES = Counter(
     "wslab_handshakes",
-    "Opening handshakes by outcome (accepted, rejected, failed) and reason",
-    ["outcome", "reason"],
+    "Opening handshakes by protocol (rfc6455, draft, none), outcome (accepted, rejected,"
+    " failed) and reason",
+    ["protocol", "outcome", "reason"],
 )
 MESSAGES_IN = Counter("wslab_messages_in", "Messages received from clients")
 MESSAGES_OUT = Counter("wslab_messages_out", "Messages sent to clients")

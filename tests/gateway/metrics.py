@@ -13,6 +13,6 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def handshakes(outcome: str, reason: str) -> float:
-    """The ``wslab_handshakes_total`` counter for one outcome and reason."""
-    return sample("wslab_handshakes_total", outcome=outcome, reason=reason)
+def handshakes(outcome: str, reason: str, protocol: str = "draft") -> float:
+    """The ``wslab_handshakes_total`` counter for one protocol, outcome and reason."""
+    return sample("wslab_handshakes_total", protocol=protocol, outcome=outcome, reason=reason)

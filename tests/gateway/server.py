@@ -1,7 +1,7 @@
 """Run an ASGI app in a real uvicorn server in this process, serving the draft.
 
 Like uvicorn's own ``tests/utils.py: run_server``: the server runs as a task of the test's
-event loop, on a free loopback port, with gateway.draft's protocols for HTTP and the draft
+event loop, on a free loopback port, with gateway.connection's protocols for HTTP and WebSocket
 as ``python -m gateway`` runs them, and with the app's lifespan on, so that the lifespan
 state reaches every connection::
 
@@ -51,8 +51,8 @@ async def run_server(app: Any, **options: Any) -> AsyncIterator[RunningServer]:
         app,
         host="127.0.0.1",
         port=0,
-        http="gateway.draft:HTTPProtocol",
-        ws="gateway.draft:DraftProtocol",
+        http="gateway.connection:HTTPProtocol",
+        ws="gateway.connection:Connection",
         lifespan="on",
         log_config=None,  # Leave logging to pytest.
         **options,

@@ -23,8 +23,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bus import QUOTES_KEY, Close, Envelope, Send, Subscribe, topic_channel
 from gateway import Settings, create_app
-from gateway.draft import DraftProtocol
+from gateway.connection import Connection
 from gateway.hub import Hub
+from gateway.outbox import Outbox
 from tests.gateway.draft_client import (
     BINARY,
     CLOSE,
@@ -136,8 +137,10 @@ async def test_metrics_lists_the_wslab_metrics(server: RunningServer) -> None:
     for name, kind in types.items():
         assert f"# TYPE {name} {kind}" in lines
     assert any(
-        line.startswith('wslab_handshakes_total{outcome="accepted",reason="ok"} ') for line in lines
+        line.startswith('wslab_handshakes_total{outcome="accepted",protocol="draft",reason="ok"} ')
+        for line in lines
     )
+    assert any(line.startswith('wslab_open_connections{protocol="draft"} ') for line in lines)
     assert any(line.startswith('wslab_undelivered_total{reason="unavailable"} ') for line in lines)
 
 
@@ -496,10 +499,16 @@ async def slow_server(redis_url: str) -> AsyncIterator[tuple[RunningServer, Hub]
         yield server, app.state.hub
 
 
-def outbox_of(hub: Hub, conn: str) -> DraftProtocol:
-    outbox = hub.links[conn].outbox
-    assert isinstance(outbox, DraftProtocol)
-    return outbox
+def outbox_of(hub: Hub, conn: str) -> Outbox:
+    """The outbox of one of the gateway's connections."""
+    return hub.links[conn].outbox
+
+
+def connection_of(outbox: Outbox) -> Connection:
+    """The connection an outbox writes to."""
+    connection = outbox.writer
+    assert isinstance(connection, Connection)
+    return connection
 
 
 SYMBOLS = ("AAPL", "IBM", "MSFT")
@@ -531,7 +540,8 @@ async def test_a_slow_client_catches_up_with_the_latest_quotes_while_a_fast_one_
         for channel in QUOTES:
             await wait_subscribers(client, channel, 1)
         outbox = outbox_of(hub, slow_conn)
-        shrink_send_buffer(outbox.transport)
+        connection = connection_of(outbox)
+        shrink_send_buffer(connection.transport)
         before = sample("wslab_conflated_messages_total")
 
         def conflated() -> float:
@@ -557,7 +567,10 @@ async def test_a_slow_client_catches_up_with_the_latest_quotes_while_a_fast_one_
 
         await within(until_slow(), "the slow client to miss 20 quotes of each symbol")
         # One quote held per symbol, whatever the number published: its last.
-        held = {channel: b"".join(message.frames) for channel, message in outbox.held.items()}
+        held = {
+            channel: b"".join(message.framed(connection.framing))
+            for channel, message in outbox.held.items()
+        }
         assert held == {
             channel: frame(TEXT, quote(symbol, last).encode())
             for symbol, channel in zip(SYMBOLS, QUOTES, strict=True)
@@ -602,13 +615,14 @@ async def test_a_slow_client_of_a_topic_without_conflation_is_closed_as_too_slow
         assert await fast.recv_text() == "subscribed"
         await wait_subscribers(client, lobby, 1)
         outbox = outbox_of(hub, slow_conn)
-        shrink_send_buffer(outbox.transport)
+        connection = connection_of(outbox)
+        shrink_send_buffer(connection.transport)
         before = sample("wslab_slow_closes_total")
 
         said: list[str] = []
 
         async def until_closed() -> None:
-            while outbox.core.state is State.OPEN:
+            while connection.state is State.OPEN:
                 said.append(json.dumps({"type": "say", "seq": len(said) + 1, "text": "x" * 1000}))
                 assert await client.publish(lobby, said[-1]) == 1
                 assert await fast.recv_text() == said[-1]
@@ -631,7 +645,7 @@ async def test_a_slow_client_of_a_topic_without_conflation_is_closed_as_too_slow
         assert (await chat.next_envelope()).kind == "close"
 
 
-# Settings reach the draft layer.
+# Settings reach the connection layer.
 
 
 async def test_the_settings_set_routes_origins_and_the_message_size(

@@ -1,4 +1,5 @@
-"""Tests of gateway.draft: the draft served by a real uvicorn to FastAPI endpoints.
+"""Tests of gateway.connection and gateway.draft: the draft served by a real uvicorn to
+FastAPI endpoints.
 
 Each test runs a small FastAPI app (:func:`make_app`) in uvicorn on a loopback port and talks
 to it over real sockets, mostly with the independent client of tests/gateway/draft_client.py,
@@ -11,14 +12,14 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from client import connect
-from gateway.draft import OUTBOX, SETTINGS, DraftProtocol, DraftSettings
+from gateway.connection import ConnectionSettings
+from gateway.draft import DraftFraming
+from gateway.outbox import Outbox, Outgoing
 from tests.gateway.draft_client import (
     BINARY,
     CLOSE,
@@ -34,110 +35,14 @@ from tests.gateway.draft_client import (
     http_exchange,
     opening_request,
 )
+from tests.gateway.endpoints import Seen, connection_of, make_app
 from tests.gateway.metrics import handshakes, sample
 from tests.gateway.server import RunningServer, run_server, shrink_send_buffer
 from tests.waiting import HANG, within
-from wsdraft import HandshakeRejected, Limits, PreparedMessage, State
+from wsdraft import HandshakeRejected, Limits, State
 
 #: The project client's limits: a handshake or a close may take as long as a hang.
 PATIENT = Limits(handshake_timeout=HANG, close_timeout=HANG)
-
-
-class Seen:
-    """What the test app's endpoints report, in order; every wait is bounded."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-
-    def put(self, item: Any) -> None:
-        self.queue.put_nowait(item)
-
-    async def get(self) -> Any:
-        return await within(self.queue.get(), "an endpoint to report")
-
-    async def outbox(self) -> DraftProtocol:
-        """The next connection that the /hold endpoint reported."""
-        outbox = await self.get()
-        assert isinstance(outbox, DraftProtocol)
-        return outbox
-
-
-def make_app(seen: Seen, settings: DraftSettings | None = None) -> FastAPI:
-    """A FastAPI app with one endpoint per behaviour; ``settings`` go in its lifespan state."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        yield {} if settings is None else {SETTINGS: settings}
-
-    app = FastAPI(lifespan=lifespan)
-
-    @app.websocket("/echo")
-    async def echo(websocket: WebSocket) -> None:
-        """Echo each message; report every ASGI message received."""
-        await websocket.accept()
-        while True:
-            message = await websocket.receive()
-            seen.put(message)
-            if message["type"] == "websocket.disconnect":
-                return
-            if message.get("text") == "close":
-                await websocket.close(reason="as asked")
-                return
-            if message.get("text") is not None:
-                await websocket.send_text(message["text"])
-            else:
-                await websocket.send_bytes(message["bytes"])
-
-    @app.websocket("/scope/{name}")
-    async def scope(websocket: WebSocket, name: str) -> None:
-        """Accept the subprotocol asked for, and send what the scope says."""
-        subprotocols = websocket.scope["subprotocols"]
-        await websocket.accept(subprotocol=subprotocols[0] if subprotocols else None)
-        headers = dict(websocket.scope["headers"])
-        await websocket.send_json(
-            {
-                "name": name,
-                "path": websocket.scope["path"],
-                "raw_path": websocket.scope["raw_path"].decode(),
-                "query_string": websocket.scope["query_string"].decode(),
-                "scheme": websocket.scope["scheme"],
-                "subprotocols": subprotocols,
-                "origin": headers[b"origin"].decode(),
-            }
-        )
-        await websocket.receive()  # the disconnect
-
-    @app.websocket("/refuse")
-    async def refuse(websocket: WebSocket) -> None:
-        """Refuse the handshake, with the reason given in the query string if any."""
-        await websocket.close(reason=websocket.query_params.get("reason"))
-
-    @app.websocket("/raise")
-    async def fail(websocket: WebSocket) -> None:
-        raise RuntimeError("the endpoint failed before accepting")
-
-    @app.websocket("/return")
-    async def leave(websocket: WebSocket) -> None:
-        """Return without accepting or refusing."""
-
-    @app.websocket("/late")
-    async def late(websocket: WebSocket) -> None:
-        """Wait for the client to leave, then try to send anyway."""
-        await websocket.accept()
-        seen.put(await websocket.receive())
-        try:
-            await websocket.send_text("too late")
-        except WebSocketDisconnect as exc:
-            seen.put(("send failed", exc.code))
-
-    @app.websocket("/hold")
-    async def hold(websocket: WebSocket) -> None:
-        """Report the connection's outbox, then its disconnect."""
-        await websocket.accept()
-        seen.put(websocket.scope["extensions"][OUTBOX])
-        seen.put(await websocket.receive())
-
-    return app
 
 
 @pytest.fixture
@@ -295,7 +200,7 @@ async def test_a_resource_with_a_colon_is_refused(server: RunningServer) -> None
 
 
 async def test_an_origin_not_in_the_allowed_origins_is_forbidden(seen: Seen) -> None:
-    settings = DraftSettings(origins=frozenset({"http://good.example"}))
+    settings = ConnectionSettings(origins=frozenset({"http://good.example"}))
     async with run_server(make_app(seen, settings)) as server:
         before = handshakes("rejected", "403")
         evil = request_for(server, "/echo", headers={"Origin": "http://evil.example"})
@@ -348,7 +253,7 @@ async def test_the_project_client_reports_a_refusal_with_its_status_and_reason(
 
 
 async def test_connections_beyond_max_connections_get_503_with_retry_after(seen: Seen) -> None:
-    async with run_server(make_app(seen, DraftSettings(max_connections=1))) as server:
+    async with run_server(make_app(seen, ConnectionSettings(max_connections=1))) as server:
         first = await client_for(server, "/hold")
         await seen.outbox()
         before = handshakes("rejected", "503")
@@ -391,7 +296,7 @@ async def test_a_wrong_client_hello_closes_without_a_response(
 async def test_a_client_that_sends_no_hello_is_dropped_at_the_handshake_timeout(
     seen: Seen,
 ) -> None:
-    settings = DraftSettings(limits=Limits(handshake_timeout=0.5))
+    settings = ConnectionSettings(limits=Limits(handshake_timeout=0.5))
     async with run_server(make_app(seen, settings)) as server:
         before = handshakes("failed", "timeout")
         # Raw: on a slow machine the timeout may fall before the 101, or after the HELLO.
@@ -414,7 +319,7 @@ async def test_a_client_that_sends_no_hello_is_dropped_at_the_handshake_timeout(
 async def test_a_client_that_connects_and_stalls_is_dropped_at_the_handshake_timeout(
     seen: Seen, sent: bytes
 ) -> None:
-    settings = DraftSettings(limits=Limits(handshake_timeout=0.5))
+    settings = ConnectionSettings(limits=Limits(handshake_timeout=0.5))
     async with run_server(make_app(seen, settings)) as server:
         reader, writer = await asyncio.open_connection(server.host, server.port)
         writer.write(sent)
@@ -561,45 +466,47 @@ async def test_stopping_the_server_closes_open_connections_with_a_reason(seen: S
     }
 
 
-# The outbox: send_prepared.
+# The outbox.
 
 
-async def test_send_prepared_writes_the_same_frames_to_every_connection(
+async def test_the_outbox_writes_the_same_frames_to_every_connection(
     server: RunningServer, seen: Seen
 ) -> None:
     clients = [await client_for(server, "/hold") for _ in range(3)]
     outboxes = [await seen.outbox() for _ in clients]
-    message = PreparedMessage.text("x" * 70_000, 65536)
-    expected = b"".join(message.frames)
-    assert len(message.frames) == 2
+    message = Outgoing.of("x" * 70_000)
     for outbox in outboxes:
-        assert outbox.send_prepared(message) is True
+        assert outbox.send(message) is True
+    frames = message.framed(DraftFraming(65536))
+    expected = b"".join(frames)
+    assert len(frames) == 2
     for client in clients:
         frames = await within(client.reader.readexactly(len(expected)), "the prepared frames")
         assert frames == expected
         await client.close()
     for outbox in outboxes:
-        assert outbox.send_prepared(message) is False  # closed
+        assert outbox.send(message) is False  # closed
         await seen.get()
 
 
 async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> None:
-    settings = DraftSettings(max_write_buffer=64 * 1024, limits=Limits(close_timeout=0.2))
+    settings = ConnectionSettings(max_write_buffer=64 * 1024, limits=Limits(close_timeout=0.2))
     async with run_server(make_app(seen, settings)) as server:
         raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
         try:
             outbox = await seen.outbox()
-            message = PreparedMessage.text("x" * 16_384, 65536)
+            message = Outgoing.of("x" * 16_384)
             before = sample("wslab_slow_closes_total")
 
             async def until_refused() -> None:
-                while outbox.send_prepared(message):
+                while outbox.send(message):
                     await asyncio.sleep(0)
 
             await within(until_refused(), "the outbox to refuse a message")
             assert sample("wslab_slow_closes_total") == before + 1
-            assert outbox.core.state is State.CLOSING
-            assert outbox.transport.get_write_buffer_size() > settings.max_write_buffer
+            connection = connection_of(outbox)
+            assert connection.state is State.CLOSING
+            assert connection.buffered() > settings.max_write_buffer
             # The Close cannot get through either: the connection is dropped at close_timeout.
             assert await seen.get() == DISCONNECT_LOST
         finally:
@@ -609,22 +516,26 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> 
 # The outbox: conflation.
 
 # A slow client: the transport's high-water mark is low, so that a few messages make it slow.
-SLOW = DraftSettings(slow_write_buffer=4096, max_write_buffer=64 * 1024)
+SLOW = ConnectionSettings(slow_write_buffer=4096, max_write_buffer=64 * 1024)
 
 
-def text(value: str) -> PreparedMessage:
-    return PreparedMessage.text(value, 65536)
+def text(value: str) -> Outgoing:
+    return Outgoing.of(value)
 
 
-async def make_slow(outbox: DraftProtocol) -> list[str]:
+def held(outbox: Outbox) -> dict[str, str]:
+    return {topic: message.payload.decode() for topic, message in outbox.held.items()}
+
+
+async def make_slow(outbox: Outbox) -> list[str]:
     """Write messages to a client that does not read until it is slow; return them."""
-    shrink_send_buffer(outbox.transport)
+    shrink_send_buffer(connection_of(outbox).transport)
     written: list[str] = []
 
     async def until_slow() -> None:
-        while outbox.writable.is_set():
+        while outbox.writable:
             written.append(f"{len(written):04} " + "x" * 1000)
-            assert outbox.send_prepared(text(written[-1])) is True
+            assert outbox.send(text(written[-1])) is True
             await asyncio.sleep(0)
 
     await within(until_slow(), "the client to be slow")
@@ -641,21 +552,24 @@ async def test_a_slow_client_gets_the_latest_message_of_each_key_when_it_catches
     async with run_server(make_app(seen, SLOW)) as server:
         raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
         outbox = await seen.outbox()
+        for key in ("MSFT", "AAPL"):
+            outbox.conflate(key, True)
         written = await make_slow(outbox)
         before = sample("wslab_conflated_messages_total")
         for n in range(10):
             for key in ("MSFT", "AAPL"):
-                assert outbox.send_prepared(text(f"{key} {n}"), latest_of=key) is True
+                assert outbox.send(text(f"{key} {n}"), key) is True
         # Others are written at once, held messages or not.
-        assert outbox.send_prepared(text("a reply")) is True
-        assert outbox.held == {"MSFT": text("MSFT 9"), "AAPL": text("AAPL 9")}
+        assert outbox.send(text("a reply")) is True
+        assert outbox.send(text("not conflated"), "IBM") is True
+        assert held(outbox) == {"MSFT": "MSFT 9", "AAPL": "AAPL 9"}
         assert sample("wslab_conflated_messages_total") == before + 18
 
         client = await raw.start_reading()
-        expected = [*written, "a reply", "MSFT 9", "AAPL 9"]
+        expected = [*written, "a reply", "not conflated", "MSFT 9", "AAPL 9"]
         assert await read_texts(client, len(expected)) == expected
         assert outbox.held == {}
-        assert outbox.writable.is_set()
+        assert outbox.writable
         await client.close()
         await seen.get()
 
@@ -664,14 +578,16 @@ async def test_conflated_messages_never_close_a_slow_client(seen: Seen) -> None:
     async with run_server(make_app(seen, SLOW)) as server:
         raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
         outbox = await seen.outbox()
+        outbox.conflate("big", True)
         written = await make_slow(outbox)
-        waiting = outbox.transport.get_write_buffer_size()
+        connection = connection_of(outbox)
+        waiting = connection.buffered()
         # Sixteen times max_write_buffer, in vain.
         big = "x" * 16_384
         for n in range(64):
-            assert outbox.send_prepared(text(f"{n:02} {big}"), latest_of="big") is True
-        assert outbox.transport.get_write_buffer_size() == waiting
-        assert outbox.core.state is State.OPEN
+            assert outbox.send(text(f"{n:02} {big}"), "big") is True
+        assert connection.buffered() == waiting
+        assert connection.state is State.OPEN
 
         client = await raw.start_reading()
         expected = [*written, f"63 {big}"]
@@ -680,15 +596,17 @@ async def test_conflated_messages_never_close_a_slow_client(seen: Seen) -> None:
         await seen.get()
 
 
-async def test_a_dropped_key_is_not_sent_when_the_client_catches_up(seen: Seen) -> None:
+async def test_a_forgotten_topic_is_not_sent_when_the_client_catches_up(seen: Seen) -> None:
     async with run_server(make_app(seen, SLOW)) as server:
         raw = await connect_socket(server.host, server.port, "/hold", receive_buffer=4096)
         outbox = await seen.outbox()
+        for key in ("MSFT", "AAPL", "IBM"):
+            outbox.conflate(key, True)
         written = await make_slow(outbox)
         for key in ("MSFT", "AAPL", "IBM"):
-            assert outbox.send_prepared(text(key), latest_of=key) is True
-        outbox.drop_held("AAPL")
-        outbox.drop_held("NVDA")  # never held: nothing happens
+            assert outbox.send(text(key), key) is True
+        outbox.forget("AAPL")
+        outbox.forget("NVDA")  # never held: nothing happens
         assert list(outbox.held) == ["MSFT", "IBM"]
 
         client = await raw.start_reading()
@@ -705,13 +623,13 @@ async def test_metrics_count_connections_messages_and_bytes(server: RunningServe
     names = ["wslab_messages_in_total", "wslab_messages_out_total"]
     names += ["wslab_bytes_in_total", "wslab_bytes_out_total"]
     before = {name: sample(name) for name in names}
-    open_before = sample("wslab_open_connections")
+    open_before = sample("wslab_open_connections", protocol="draft")
     client = await client_for(server, "/echo")
     await client.send(TEXT, b"hello")
     assert await client.recv_message() == (TEXT, b"hello")
-    assert sample("wslab_open_connections") == open_before + 1
+    assert sample("wslab_open_connections", protocol="draft") == open_before + 1
     await client.close()
-    assert sample("wslab_open_connections") == open_before
+    assert sample("wslab_open_connections", protocol="draft") == open_before
     assert sample("wslab_messages_in_total") == before["wslab_messages_in_total"] + 1
     assert sample("wslab_messages_out_total") == before["wslab_messages_out_total"] + 1
     # In: the request, the client HELLO (18), "hello" (7) and the Close (2).

@@ -1,7 +1,8 @@
 """Tests of gateway.hub against a real Redis: envelopes out, commands in, topics fanned out.
 
-Connections are :class:`RecordingOutbox` objects that record what the hub gives them; the
-service side is tests/gateway/service.py's :class:`FakeService`.
+Connections are :class:`FakeConnection` objects: a real :class:`gateway.outbox.Outbox` over a
+writer that records the frames written and the closes; the service side is
+tests/gateway/service.py's :class:`FakeService`.
 """
 
 from __future__ import annotations
@@ -29,69 +30,91 @@ from bus import (
     topic_channel,
 )
 from bus import gateway_alive_key as alive_key
+from gateway.draft import DraftFraming
 from gateway.hub import ALIVE_TTL, Hub
+from gateway.outbox import Framing, Outbox
+from gateway.rfc6455 import RFC6455Framing
 from tests.gateway.metrics import sample
 from tests.gateway.service import FakeService, wait_subscribers
 from tests.waiting import HANG, POLL, within
-from wsdraft import PreparedMessage
 
 GATEWAY = "gw-test"
 FRAGMENT_SIZE = 64 * 1024
+#: A fake connection's messages, as the draft frames them with the gateway's fragment size.
+DRAFT = DraftFraming(FRAGMENT_SIZE)
+
+Frames = tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
 class Closed:
-    """The hub closed a connection with this reason."""
+    """The outbox closed its connection with this reason and code."""
 
     reason: str
+    code: int = 1000
 
 
-class RecordingOutbox:
-    """An Outbox that records what the hub gives it.
+class FakeConnection:
+    """A client connection whose real :class:`Outbox` writes to a recording fake.
+
+    It is the outbox's :class:`gateway.outbox.Writer`: open until closed, with nothing ever
+    waiting to be sent; like gateway.connection's :class:`Connection`, it owns its outbox.
+    The outbox frames each message with ``framing``; by default, a framing of its own, equal
+    to :data:`DRAFT`, as each real connection has its wire protocol's.
 
     Attributes:
-        sent: the messages, in order.
-        latest_of: the ``latest_of`` of each message sent.
-        dropped: the keys of ``drop_held`` calls, in order.
+        outbox: the connection's outbox, for :meth:`Hub.open`.
+        written: the frames of each message written, in order.
         closed: the reasons of ``close`` calls, in order.
     """
 
-    def __init__(self) -> None:
-        self.sent: list[PreparedMessage] = []
-        self.latest_of: list[str | None] = []
-        self.dropped: list[str] = []
+    def __init__(self, framing: Framing | None = None) -> None:
+        self._framing = framing or DraftFraming(FRAGMENT_SIZE)
+        self.outbox = Outbox(self, max_write_buffer=2**20)
+        self.written: list[Frames] = []
         self.closed: list[str] = []
-        self._events: asyncio.Queue[PreparedMessage | Closed] = asyncio.Queue()
+        self._events: asyncio.Queue[Frames | Closed] = asyncio.Queue()
 
-    def send_prepared(self, message: PreparedMessage, latest_of: str | None = None) -> bool:
-        self.sent.append(message)
-        self.latest_of.append(latest_of)
-        self._events.put_nowait(message)
-        return True
+    @property
+    def framing(self) -> Framing:
+        return self._framing
 
-    def drop_held(self, latest_of: str) -> None:
-        self.dropped.append(latest_of)
+    def is_open(self) -> bool:
+        return not self.closed
 
-    def close(self, reason: str) -> None:
+    def write(self, frames: Frames) -> None:
+        self.written.append(frames)
+        self._events.put_nowait(frames)
+
+    def buffered(self) -> int:
+        return 0
+
+    def close(self, reason: str, code: int = 1000) -> None:
         self.closed.append(reason)
-        self._events.put_nowait(Closed(reason))
+        self._events.put_nowait(Closed(reason, code))
 
-    async def next(self) -> PreparedMessage | Closed:
-        """What the hub did next with this connection."""
+    async def next(self) -> Frames | Closed:
+        """What the outbox did next with this connection: a message's frames, or a close."""
         return await within(self._events.get(), "the hub to send to or close a connection")
 
 
-def text(value: str) -> PreparedMessage:
-    return PreparedMessage.text(value, FRAGMENT_SIZE)
+def text(value: str, framing: Framing = DRAFT) -> Frames:
+    """The frames of a text message."""
+    return framing(True, value.encode())
+
+
+def binary(data: bytes) -> Frames:
+    """The frames of a binary message."""
+    return DRAFT(False, data)
 
 
 def error(code: str, message: str) -> dict[str, str]:
     return {"type": "error", "code": code, "message": message}
 
 
-def decode_json(message: PreparedMessage) -> object:
-    """The JSON in a short text message (one frame, payload under 126 bytes)."""
-    (frame,) = message.frames
+def decode_json(frames: Frames) -> object:
+    """The JSON in a short text message (one draft frame, payload under 126 bytes)."""
+    (frame,) = frames
     assert frame[0] == 0x84  # FIN | TEXT
     assert frame[1] == len(frame) - 2 < 126
     return json.loads(frame[2:])
@@ -109,7 +132,6 @@ async def running_hub(
     hub = Hub(
         client,
         gateway_id,
-        fragment_size=FRAGMENT_SIZE,
         ready_timeout=ready_timeout,
         alive_ttl=alive_ttl,
     )
@@ -146,9 +168,9 @@ async def command(client: redis.Redis, data: bytes) -> None:
 async def test_open_publishes_an_open_envelope_to_the_service_channel(
     hub: Hub, service: FakeService
 ) -> None:
-    outbox = RecordingOutbox()
+    connection = FakeConnection()
     before = time.time()
-    link = await hub.open("chat", "/chat", "nick=alice", outbox)
+    link = await hub.open("chat", "/chat", "nick=alice", connection.outbox)
     after = time.time()
     raw = await service.next_raw()
     envelope = Envelope.decode(raw)
@@ -168,11 +190,11 @@ async def test_open_publishes_an_open_envelope_to_the_service_channel(
     )
     assert before <= envelope.published_at <= after
     assert hub.links == {"gw-test.1": link}
-    assert outbox.sent == []
+    assert connection.written == []
 
 
 async def test_each_connection_gets_its_own_id(hub: Hub, service: FakeService) -> None:
-    links = [await hub.open("chat", "/chat", "", RecordingOutbox()) for _ in range(3)]
+    links = [await hub.open("chat", "/chat", "", FakeConnection().outbox) for _ in range(3)]
     assert [link.id for link in links] == ["gw-test.1", "gw-test.2", "gw-test.3"]
     assert [(await service.next_envelope()).conn for _ in links] == [link.id for link in links]
 
@@ -184,7 +206,7 @@ async def test_each_connection_gets_its_own_id(hub: Hub, service: FakeService) -
 async def test_a_message_publishes_a_message_envelope(
     hub: Hub, service: FakeService, message: str | bytes, payload: str, binary: bool
 ) -> None:
-    link = await hub.open("chat", "/chat", "nick=bob", RecordingOutbox())
+    link = await hub.open("chat", "/chat", "nick=bob", FakeConnection().outbox)
     await service.next_envelope()
     before = time.time()
     await hub.forward(link, message)
@@ -208,8 +230,8 @@ async def test_a_message_publishes_a_message_envelope(
 async def test_close_publishes_a_close_envelope_and_forgets_the_connection(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.next_envelope()
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, topic_channel("chat.lobby"), 1)
@@ -236,7 +258,7 @@ async def test_close_publishes_a_close_envelope_and_forgets_the_connection(
 
 async def test_envelopes_go_to_the_service_of_the_connection(hub: Hub, client: redis.Redis) -> None:
     async with FakeService(client, "stocks") as stocks:
-        link = await hub.open("stocks", "/stocks", "", RecordingOutbox())
+        link = await hub.open("stocks", "/stocks", "", FakeConnection().outbox)
         assert (await stocks.next_envelope()).conn == link.id
         assert stocks.channel == service_channel("stocks") == "wslab:svc:stocks"
 
@@ -246,18 +268,18 @@ async def test_envelopes_go_to_the_service_of_the_connection(hub: Hub, client: r
 
 async def test_a_message_nobody_receives_gets_an_unavailable_error_at_once(hub: Hub) -> None:
     before = sample("wslab_undelivered_total", reason="unavailable")
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     # Returned: the client was told before open() and forward() did.
-    assert [decode_json(message) for message in outbox.sent] == [
+    assert [decode_json(frames) for frames in connection.written] == [
         error("unavailable", "the chat service is not running; try again later")
     ]
     await hub.forward(link, "hello?")
-    assert decode_json(outbox.sent[1]) == error(
+    assert decode_json(connection.written[1]) == error(
         "unavailable", "the chat service is not running; your message was not delivered"
     )
     await hub.close(link)
-    assert len(outbox.sent) == 2  # Nobody is left to tell about the close.
+    assert len(connection.written) == 2  # Nobody is left to tell about the close.
     assert sample("wslab_undelivered_total", reason="unavailable") == before + 3
 
 
@@ -267,14 +289,14 @@ async def test_with_redis_unreachable_a_message_gets_a_bus_down_error(
     before = sample("wslab_undelivered_total", reason="bus_down")
     client = redis.Redis.from_url(unreachable_redis_url)
     try:
-        hub = Hub(client, GATEWAY, fragment_size=FRAGMENT_SIZE, ready_timeout=HANG)
-        outbox = RecordingOutbox()
-        link = await hub.open("chat", "/chat", "", outbox)
+        hub = Hub(client, GATEWAY, ready_timeout=HANG)
+        connection = FakeConnection()
+        link = await hub.open("chat", "/chat", "", connection.outbox)
         await hub.forward(link, "hello?")
         await hub.close(link)
     finally:
         await client.aclose()
-    assert [decode_json(message) for message in outbox.sent] == [
+    assert [decode_json(frames) for frames in connection.written] == [
         error("bus_down", "the message bus is unreachable; try again later"),
         error("bus_down", "the message bus is unreachable; your message was not delivered"),
     ]
@@ -285,46 +307,48 @@ async def test_with_redis_unreachable_a_message_gets_a_bus_down_error(
 
 
 async def test_send_commands_reach_the_connection(hub: Hub, service: FakeService) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.command(GATEWAY, Send(conn=link.id, payload="welcome, déjà vu"))
-    assert await outbox.next() == text("welcome, déjà vu")
+    assert await connection.next() == text("welcome, déjà vu")
     data = bytes(range(256))
-    binary = Send(conn=link.id, payload=base64.b64encode(data).decode(), binary=True)
-    await service.command(GATEWAY, binary)
-    assert await outbox.next() == PreparedMessage.binary(data, FRAGMENT_SIZE)
+    command = Send(conn=link.id, payload=base64.b64encode(data).decode(), binary=True)
+    await service.command(GATEWAY, command)
+    assert await connection.next() == binary(data)
 
 
-async def test_a_long_send_is_framed_in_fragments(hub: Hub, service: FakeService) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+async def test_a_long_send_to_a_draft_connection_is_framed_in_fragments(
+    hub: Hub, service: FakeService
+) -> None:
+    connection = FakeConnection(DraftFraming(FRAGMENT_SIZE))
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.command(GATEWAY, Send(conn=link.id, payload="x" * 70_000))
-    message = await outbox.next()
-    assert message == text("x" * 70_000)
-    assert isinstance(message, PreparedMessage)
-    assert len(message.frames) == 2
+    frames = await connection.next()
+    assert frames == text("x" * 70_000)
+    assert isinstance(frames, tuple)
+    assert len(frames) == 2
 
 
 async def test_a_close_command_closes_the_connection_with_its_reason(
     hub: Hub, service: FakeService
 ) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.command(GATEWAY, Close(conn=link.id, reason="kicked by the moderator"))
-    assert await outbox.next() == Closed("kicked by the moderator")
+    assert await connection.next() == Closed("kicked by the moderator")
 
 
 async def test_subscribe_and_unsubscribe_commands_start_and_stop_a_topic(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     channel = topic_channel("chat.lobby")
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, channel, 1)
     assert link.channels == {channel}
     assert await client.publish(channel, "hello lobby") == 1
-    assert await outbox.next() == text("hello lobby")
+    assert await connection.next() == text("hello lobby")
 
     await service.command(GATEWAY, Unsubscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, channel, 0)
@@ -332,14 +356,14 @@ async def test_subscribe_and_unsubscribe_commands_start_and_stop_a_topic(
     assert hub.subscribers == {}
     assert await client.publish(channel, "nobody hears this") == 0
     await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
-    assert await outbox.next() == text("marker")
-    assert outbox.sent == [text("hello lobby"), text("marker")]
+    assert await connection.next() == text("marker")
+    assert connection.written == [text("hello lobby"), text("marker")]
 
 
 async def test_commands_for_unknown_connections_are_ignored(hub: Hub, service: FakeService) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
-    gone = await hub.open("chat", "/chat", "", RecordingOutbox())
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
+    gone = await hub.open("chat", "/chat", "", FakeConnection().outbox)
     await hub.close(gone)
     for conn in ("gw-test.999", "gw-other.1", gone.id):
         await service.command(GATEWAY, Send(conn=conn, payload="lost"))
@@ -347,8 +371,8 @@ async def test_commands_for_unknown_connections_are_ignored(hub: Hub, service: F
         await service.command(GATEWAY, Unsubscribe(conn=conn, topic="chat.lobby"))
         await service.command(GATEWAY, Close(conn=conn, reason="lost"))
     await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
-    assert await outbox.next() == text("marker")
-    assert outbox.closed == []
+    assert await connection.next() == text("marker")
+    assert connection.closed == []
     assert hub.subscribers == {}
     assert list(hub.links) == [link.id]
 
@@ -373,17 +397,17 @@ MALFORMED: list[tuple[object, str]] = [
 async def test_malformed_commands_are_logged_and_dropped_without_stopping_the_hub(
     hub: Hub, service: FakeService, client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     assert link.id == CONN
     with caplog.at_level(logging.WARNING, logger="wslab.gateway"):
         for data, _ in MALFORMED:
             await command(client, data if isinstance(data, bytes) else json.dumps(data).encode())
         await command(client, json.dumps({"v": 1, "op": "send", "conn": CONN}).encode())
         await service.command(GATEWAY, Send(conn=link.id, payload="still here"))
-        assert await outbox.next() == text("still here")
-    assert outbox.sent == [text("still here")]
-    assert outbox.closed == []
+        assert await connection.next() == text("still here")
+    assert connection.written == [text("still here")]
+    assert connection.closed == []
     dropped = [
         record.getMessage()
         for record in caplog.records
@@ -397,13 +421,13 @@ async def test_malformed_commands_are_logged_and_dropped_without_stopping_the_hu
 async def test_a_binary_send_that_is_not_base64_is_dropped(
     hub: Hub, service: FakeService, caplog: pytest.LogCaptureFixture, payload: str
 ) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     with caplog.at_level(logging.WARNING, logger="wslab.gateway"):
         await service.command(GATEWAY, Send(conn=link.id, payload=payload, binary=True))
         await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
-        assert await outbox.next() == text("marker")
-    assert outbox.sent == [text("marker")]
+        assert await connection.next() == text("marker")
+    assert connection.written == [text("marker")]
     assert [record.getMessage() for record in caplog.records] == [
         f"! dropped a binary send to {link.id} that is not base64"
     ]
@@ -415,53 +439,74 @@ async def test_a_binary_send_that_is_not_base64_is_dropped(
 async def test_a_topic_message_reaches_every_subscribed_link_encoded_once(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    lobby = [RecordingOutbox() for _ in range(3)]
-    other = RecordingOutbox()
-    for outbox in lobby:
-        link = await hub.open("chat", "/chat", "", outbox)
+    lobby = [FakeConnection() for _ in range(3)]
+    other = FakeConnection()
+    for connection in lobby:
+        link = await hub.open("chat", "/chat", "", connection.outbox)
         await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
-    elsewhere = await hub.open("chat", "/chat", "", other)
+    elsewhere = await hub.open("chat", "/chat", "", other.outbox)
     await service.command(GATEWAY, Subscribe(conn=elsewhere.id, topic="chat.other"))
     await wait_subscribers(client, topic_channel("chat.lobby"), 1)
     await wait_subscribers(client, topic_channel("chat.other"), 1)
 
     # One subscription per gateway, however many of its connections are subscribed.
     assert await client.publish(topic_channel("chat.lobby"), "hello lobby") == 1
-    received = [await outbox.next() for outbox in lobby]
+    received = [await connection.next() for connection in lobby]
     assert received[0] == text("hello lobby")
-    assert all(message is received[0] for message in received)
+    # Framed once: each connection's framing is its own, but equal, so they share the frames.
+    assert all(frames is received[0] for frames in received)
 
     await service.command(GATEWAY, Send(conn=elsewhere.id, payload="marker"))
     assert await other.next() == text("marker")
-    assert other.sent == [text("marker")]
+    assert other.written == [text("marker")]
+
+
+async def test_a_topic_message_is_framed_once_per_wire_protocol(
+    hub: Hub, service: FakeService, client: redis.Redis
+) -> None:
+    drafts = [FakeConnection(DraftFraming(FRAGMENT_SIZE)) for _ in range(2)]
+    browsers = [FakeConnection(RFC6455Framing()) for _ in range(2)]
+    for connection in drafts + browsers:
+        link = await hub.open("chat", "/chat", "", connection.outbox)
+        await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
+    await wait_subscribers(client, topic_channel("chat.lobby"), 1)
+
+    assert await client.publish(topic_channel("chat.lobby"), "hello lobby") == 1
+    draft = [await connection.next() for connection in drafts]
+    rfc6455 = [await connection.next() for connection in browsers]
+    assert draft[0] == text("hello lobby", DraftFraming(FRAGMENT_SIZE))
+    assert rfc6455[0] == text("hello lobby", RFC6455Framing())
+    assert draft[0] != rfc6455[0]
+    assert draft[1] is draft[0]
+    assert rfc6455[1] is rfc6455[0]
 
 
 async def test_a_topic_stays_subscribed_while_one_link_still_wants_it(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    first, second = RecordingOutbox(), RecordingOutbox()
-    links = [await hub.open("chat", "/chat", "", outbox) for outbox in (first, second)]
+    first, second = FakeConnection(), FakeConnection()
+    links = [await hub.open("chat", "/chat", "", c.outbox) for c in (first, second)]
     for link in links:
         await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, topic_channel("chat.lobby"), 1)
     await hub.close(links[0])
     assert await client.publish(topic_channel("chat.lobby"), "still here") == 1
     assert await second.next() == text("still here")
-    assert first.sent == []
+    assert first.written == []
 
 
 async def test_a_topic_message_that_is_not_utf8_is_dropped(
     hub: Hub, service: FakeService, client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    outbox = RecordingOutbox()
-    link = await hub.open("chat", "/chat", "", outbox)
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, topic_channel("chat.lobby"), 1)
     with caplog.at_level(logging.WARNING, logger="wslab.gateway"):
         await client.publish(topic_channel("chat.lobby"), b"caf\xe9")
         await client.publish(topic_channel("chat.lobby"), "café")
-        assert await outbox.next() == text("café")
-    assert outbox.sent == [text("café")]
+        assert await connection.next() == text("café")
+    assert connection.written == [text("café")]
     assert [record.getMessage() for record in caplog.records] == [
         "! dropped a topic message that is not UTF-8 on wslab:topic:chat.lobby"
     ]
@@ -473,68 +518,113 @@ async def test_a_topic_message_that_is_not_utf8_is_dropped(
 async def test_messages_of_a_conflated_topic_go_out_as_the_latest_of_its_channel(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    outbox = RecordingOutbox()
+    connection = FakeConnection()
+    outbox = connection.outbox
     link = await hub.open("chat", "/chat", "", outbox)
     quotes, lobby = topic_channel("quotes.MSFT"), topic_channel("chat.lobby")
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, quotes, 1)
     await wait_subscribers(client, lobby, 1)
-    assert link.conflated == {quotes}
+    assert outbox.conflated == {quotes}
 
+    # While the client keeps up, every quote goes out.
     assert await client.publish(quotes, "MSFT 27.91") == 1
-    assert await outbox.next() == text("MSFT 27.91")
+    assert await connection.next() == text("MSFT 27.91")
+
+    # While it is slow, only the latest quote is kept; the other messages still go out.
+    before = sample("wslab_conflated_messages_total")
+    outbox.pause()
+    for price in ("27.92", "27.93"):
+        assert await client.publish(quotes, f"MSFT {price}") == 1
     assert await client.publish(lobby, "hello lobby") == 1
-    assert await outbox.next() == text("hello lobby")
+    assert await connection.next() == text("hello lobby")
     await service.command(GATEWAY, Send(conn=link.id, payload="a reply"))
-    assert await outbox.next() == text("a reply")
-    assert outbox.latest_of == [quotes, None, None]
+    assert await connection.next() == text("a reply")
+    assert list(outbox.held) == [quotes]
+    assert outbox.held[quotes].payload == b"MSFT 27.93"
+    assert sample("wslab_conflated_messages_total") == before + 1
+
+    # Once it catches up, the latest quote goes out.
+    outbox.resume()
+    assert await connection.next() == text("MSFT 27.93")
+    assert outbox.held == {}
+    assert connection.written == [
+        text(message) for message in ("MSFT 27.91", "hello lobby", "a reply", "MSFT 27.93")
+    ]
 
 
 async def test_subscribing_again_without_conflate_sends_every_message(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    outbox = RecordingOutbox()
+    connection = FakeConnection()
+    outbox = connection.outbox
     link = await hub.open("chat", "/chat", "", outbox)
     quotes = topic_channel("quotes.MSFT")
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT"))
     await wait_subscribers(client, quotes, 1)
     await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
-    assert await outbox.next() == text("marker")
-    assert link.conflated == set()
+    assert await connection.next() == text("marker")
+    assert outbox.conflated == set()
 
-    assert await client.publish(quotes, "MSFT 27.91") == 1
-    assert await outbox.next() == text("MSFT 27.91")
-    assert outbox.latest_of == [None, None]
+    outbox.pause()  # Even while the client is slow.
+    for price in ("27.91", "27.92"):
+        assert await client.publish(quotes, f"MSFT {price}") == 1
+    assert await connection.next() == text("MSFT 27.91")
+    assert await connection.next() == text("MSFT 27.92")
+    assert outbox.held == {}
 
 
 async def test_subscribing_again_to_a_conflated_topic_drops_its_held_message(
-    hub: Hub, service: FakeService
+    hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
     # A quote held for a slow client is older than the snapshot sent before a new Subscribe.
-    outbox = RecordingOutbox()
+    connection = FakeConnection()
+    outbox = connection.outbox
     link = await hub.open("chat", "/chat", "", outbox)
-    for _ in range(2):
-        await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
+    quotes = topic_channel("quotes.MSFT")
+    await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
+    await wait_subscribers(client, quotes, 1)
+    outbox.pause()
+    assert await client.publish(quotes, "MSFT 27.91") == 1
     await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
-    assert await outbox.next() == text("marker")
-    assert outbox.dropped == [topic_channel("quotes.MSFT")]
-    assert link.conflated == {topic_channel("quotes.MSFT")}
+    assert await connection.next() == text("marker")
+    assert list(outbox.held) == [quotes]
+
+    await service.command(GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=True))
+    await service.command(GATEWAY, Send(conn=link.id, payload="subscribed again"))
+    assert await connection.next() == text("subscribed again")
+    assert outbox.held == {}
+    assert outbox.conflated == {quotes}
+    outbox.resume()
+    assert connection.written == [text("marker"), text("subscribed again")]
 
 
 async def test_unsubscribing_from_a_conflated_topic_drops_its_held_message(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    outbox = RecordingOutbox()
+    connection = FakeConnection()
+    outbox = connection.outbox
     link = await hub.open("chat", "/chat", "", outbox)
+    quotes = topic_channel("quotes.MSFT")
     for topic, conflate in (("quotes.MSFT", True), ("chat.lobby", False)):
         await service.command(GATEWAY, Subscribe(conn=link.id, topic=topic, conflate=conflate))
-        await service.command(GATEWAY, Unsubscribe(conn=link.id, topic=topic))
+    await wait_subscribers(client, quotes, 1)
+    outbox.pause()
+    assert await client.publish(quotes, "MSFT 27.91") == 1
     await service.command(GATEWAY, Send(conn=link.id, payload="marker"))
-    assert await outbox.next() == text("marker")
-    assert outbox.dropped == [topic_channel("quotes.MSFT")]
-    assert link.channels == link.conflated == set()
+    assert await connection.next() == text("marker")
+    assert list(outbox.held) == [quotes]
+
+    for topic in ("quotes.MSFT", "chat.lobby"):
+        await service.command(GATEWAY, Unsubscribe(conn=link.id, topic=topic))
+    await service.command(GATEWAY, Send(conn=link.id, payload="unsubscribed"))
+    assert await connection.next() == text("unsubscribed")
+    assert outbox.held == {}
+    assert link.channels == outbox.conflated == set()
+    outbox.resume()
+    assert connection.written == [text("marker"), text("unsubscribed")]
 
 
 # Readiness.
@@ -551,7 +641,7 @@ async def test_ready_is_false_when_the_subscriber_is_not_connected(
     unreachable_redis_url: str,
 ) -> None:
     client = redis.Redis.from_url(unreachable_redis_url)
-    hub = Hub(client, GATEWAY, fragment_size=FRAGMENT_SIZE, ready_timeout=HANG)
+    hub = Hub(client, GATEWAY, ready_timeout=HANG)
     try:
         await hub.start()
         assert await hub.ready() is False

@@ -1,0 +1,396 @@
+"""One client connection, in any wire protocol, served to unchanged FastAPI endpoints.
+
+uvicorn hands every request carrying ``Upgrade: websocket`` to the class named by its ``ws``
+setting (``ws="gateway.connection:Connection"``), so HTTP and WebSocket share one port.
+:class:`Connection` is the I/O layer between that transport, the sans-I/O core of the
+protocol the request asks for (:mod:`gateway.wire`) and the ASGI application; every
+protocol decision is the core's, and what is sent when is the connection's
+:class:`~gateway.outbox.Outbox`'s.
+
+It relies on uvicorn's undocumented contract for ws classes (the constructor's keywords,
+``server_state``, ``shutdown()``, the request head passed to ``data_received`` before
+``set_protocol``), which is why uvicorn is pinned; see
+/work/shared/guides/ecosystem-notes.md §1 and docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
+
+from wsdraft import (
+    BinaryMessage,
+    Closed,
+    ConnectionLost,
+    InvalidHello,
+    InvalidRequest,
+    Limits,
+    Opened,
+    Ping,
+    Pong,
+    Request,
+    State,
+    TextMessage,
+)
+
+from . import metrics
+from .outbox import Framing, Outbox
+from .wire import WIRES, Wire, choose
+
+__all__ = ["OUTBOX", "PROTOCOL", "SETTINGS", "Connection", "ConnectionSettings", "HTTPProtocol"]
+
+logger = logging.getLogger("wslab.gateway")
+
+#: The key of :class:`ConnectionSettings` in the application's lifespan state.
+SETTINGS = "wslab.connections"
+#: The ASGI scope extension holding the connection's :class:`~gateway.outbox.Outbox`.
+OUTBOX = "wslab.outbox"
+#: The ASGI scope extension naming the connection's wire protocol (a key of ``WIRES``).
+PROTOCOL = "wslab.protocol"
+
+# Received messages queued for the application before reading from the socket pauses.
+_MAX_QUEUED = 16
+
+
+@dataclass
+class ConnectionSettings:
+    """How connections are served; the app's lifespan yields it as ``SETTINGS``.
+
+    Attributes:
+        limits: sizes and timeouts of each connection, whatever its protocol.
+        origins: the Origin values accepted; any if None.
+        max_connections: open connections beyond this are answered 503.
+        slow_write_buffer: bytes waiting to be sent to one client beyond which it is slow:
+            the transport's high-water mark. Sends wait, and conflated messages are held,
+            until the buffer drains to a quarter of it (docs/BUS.md, "Conflation").
+        max_write_buffer: bytes that may wait to be sent to one client before it is
+            closed as too slow; above ``slow_write_buffer``.
+        live: the connections alive in this process.
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    origins: frozenset[str] | None = None
+    max_connections: int = 10_000
+    # asyncio's own default high-water mark.
+    slow_write_buffer: int = 64 * 1024
+    max_write_buffer: int = 2**20
+    live: set[Connection] = field(default_factory=set)
+
+
+class Connection(asyncio.Protocol):
+    """One WebSocket connection, from uvicorn's handover to the end.
+
+    The first bytes are the request head; its headers choose the wire protocol.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app_state = app_state
+        self.settings: ConnectionSettings = app_state.get(SETTINGS) or ConnectionSettings()
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        self.transport: asyncio.Transport
+        #: The wire protocol's name and core, once the request head arrived.
+        self.protocol = ""
+        self.wire: Wire | None = None
+        self.outbox = Outbox(self, self.settings.max_write_buffer)
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # True once the connection is open, False if it ended before.
+        self.opened: asyncio.Future[bool] = self.loop.create_future()
+        # Cleared while the client is slow, for the application's own sends to wait.
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.read_paused = False
+        self.app_started = False
+        self.handshake_recorded = False
+        # The handshake deadline, then the deadline for the peer's Close.
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def state(self) -> State:
+        """The wire protocol's state; CONNECTING until the request head arrived."""
+        return State.CONNECTING if self.wire is None else self.wire.state
+
+    # uvicorn's transport callbacks.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=self.settings.slow_write_buffer)
+        # uvicorn types this set with its own classes; any object with shutdown() works.
+        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        self.settings.live.add(self)
+        self.timer = self.loop.call_later(self.settings.limits.handshake_timeout, self._time_out)
+
+    def data_received(self, data: bytes) -> None:
+        metrics.BYTES_IN.inc(len(data))
+        if self.wire is None:
+            self.protocol = choose(data)
+            self.wire = WIRES[self.protocol](
+                origins=self.settings.origins,
+                secure=is_ssl(self.transport),
+                limits=self.settings.limits,
+            )
+        self.wire.receive_data(data)
+        self._flush()
+
+    def eof_received(self) -> None:
+        if self.wire is not None:
+            self.wire.receive_eof()
+            self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof_received()
+        self.server_state.connections.discard(self)
+        self.settings.live.discard(self)
+        self.writable.set()  # Unblock senders: the buffer will never drain now.
+        self.outbox.clear()
+        self._cancel_timer()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+        self.outbox.pause()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+        self.outbox.resume()
+
+    def shutdown(self) -> None:
+        """Called by uvicorn when the server stops."""
+        if self.state is State.OPEN:
+            self.close("server shutting down", 1001)
+        else:
+            self.transport.close()
+
+    # What the outbox writes through (gateway.outbox.Writer).
+
+    @property
+    def framing(self) -> Framing:
+        assert self.wire is not None
+        return self.wire.framing
+
+    def is_open(self) -> bool:
+        return self.state is State.OPEN
+
+    def write(self, frames: tuple[bytes, ...]) -> None:
+        for frame in frames:
+            self.transport.write(frame)
+            metrics.BYTES_OUT.inc(len(frame))
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def close(self, reason: str, code: int = 1000) -> None:
+        """Start the closing handshake, with ``code`` and ``reason``, if open."""
+        if self.wire is not None:
+            self.wire.close(reason, code)
+            self._flush()
+
+    # Driving the core.
+
+    def _flush(self) -> None:
+        """Write what the core queued, then act on what it reported."""
+        wire = self.wire
+        assert wire is not None
+        for data in wire.data_to_send():
+            if data:
+                self.transport.write(data)
+                metrics.BYTES_OUT.inc(len(data))
+            else:
+                self.transport.close()
+        if wire.state is State.CLOSING and self.timer is None:
+            self.timer = self.loop.call_later(wire.limits.close_timeout, self._time_out)
+        for event in wire.events_received():
+            match event:
+                case Request():
+                    self._start_app(event)
+                case Opened():
+                    self._cancel_timer()
+                    self._record_handshake("accepted", "ok")
+                    metrics.OPEN_CONNECTIONS.labels(protocol=self.protocol).inc()
+                    self.opened.set_result(True)
+                case TextMessage(data=text):
+                    self._deliver({"type": "websocket.receive", "text": text})
+                case BinaryMessage(data=data):
+                    self._deliver({"type": "websocket.receive", "bytes": data})
+                case Ping() | Pong():
+                    pass  # The core answered the ping.
+                case Closed():
+                    self._end(event)
+
+    def _time_out(self) -> None:
+        self.timer = None
+        if self.state is not State.OPEN:
+            self._record_handshake("failed", "timeout")
+            self.transport.abort()
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _start_app(self, request: Request) -> None:
+        assert self.wire is not None
+        if len(self.settings.live) > self.settings.max_connections:
+            reason = f"the server is full ({self.settings.max_connections} connections)"
+            self.wire.reject(503, reason, [("Retry-After", "5")])
+            self._record_handshake("rejected", "503")
+            self._flush()
+            return
+        path, _, query = request.resource.partition("?")
+        root_path = self.config.root_path
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "wss" if self.wire.secure else "ws",
+            "server": get_local_addr(self.transport),
+            "client": get_remote_addr(self.transport),
+            "root_path": root_path,
+            "path": root_path + unquote(path),
+            "raw_path": (root_path + path).encode(),
+            "query_string": query.encode(),
+            "headers": [
+                (name.encode("latin-1"), value.encode("latin-1")) for name, value in request.headers
+            ],
+            "subprotocols": [request.subprotocol] if request.subprotocol else [],
+            "state": self.app_state.copy(),
+            "extensions": {OUTBOX: self.outbox, PROTOCOL: self.protocol},
+        }
+        self.app_started = True
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self._run_asgi(scope))
+        self.server_state.tasks.add(task)
+        task.add_done_callback(self.server_state.tasks.discard)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        metrics.MESSAGES_IN.inc()
+        self.queue.put_nowait(message)
+        if not self.read_paused and self.queue.qsize() >= _MAX_QUEUED:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _end(self, closed: Closed) -> None:
+        error = closed.error
+        if isinstance(error, InvalidRequest):
+            self._record_handshake("rejected", str(error.status.value))
+        elif isinstance(error, InvalidHello):
+            self._record_handshake("failed", "hello")
+        elif isinstance(error, ConnectionLost):
+            self._record_handshake("failed", "lost")
+        if self.opened.done():
+            metrics.OPEN_CONNECTIONS.labels(protocol=self.protocol).dec()
+        else:
+            self.opened.set_result(False)
+        if self.app_started:
+            code = 1000 if closed.clean else 1006
+            reason = closed.body.decode(errors="replace")
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._cancel_timer()
+
+    def _record_handshake(self, outcome: str, reason: str) -> None:
+        if not self.handshake_recorded:
+            self.handshake_recorded = True
+            protocol = self.protocol or "none"
+            metrics.HANDSHAKES.labels(protocol=protocol, outcome=outcome, reason=reason).inc()
+
+    # The ASGI side.
+
+    async def _run_asgi(self, scope: dict[str, Any]) -> None:
+        assert self.wire is not None
+        try:
+            await self.config.loaded_app(scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except Exception:
+            logger.exception("! the application failed")
+        finally:
+            if self.state is State.ACCEPTING:
+                self.wire.reject(500, "the application did not answer the handshake")
+                self._record_handshake("rejected", "500")
+            elif self.state is State.OPEN:
+                self.wire.close("")
+            self._flush()
+
+    async def receive(self) -> dict[str, Any]:
+        """ASGI receive: the next message from the client, then a disconnect."""
+        message = await self.queue.get()
+        if self.read_paused and self.queue.qsize() <= _MAX_QUEUED // 2:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """ASGI send: accept or refuse the handshake, send messages, close."""
+        wire = self.wire
+        assert wire is not None
+        kind, state = message["type"], wire.state
+        if state is State.ACCEPTING and kind == "websocket.accept":
+            wire.accept(message.get("subprotocol"))
+            self._flush()
+            if not await self.opened:  # The opening handshake failed.
+                raise ClientDisconnected
+        elif state is State.ACCEPTING and kind == "websocket.close":
+            wire.reject(403, message.get("reason") or "the server refused the connection")
+            self._record_handshake("rejected", "403")
+            self._flush()
+        elif state is State.OPEN and kind == "websocket.send":
+            text = message.get("text")
+            if text is not None:
+                wire.send_text(text)
+            else:
+                wire.send_binary(message["bytes"])
+            metrics.MESSAGES_OUT.inc()
+            self._flush()
+            await self.writable.wait()
+        elif state is State.OPEN and kind == "websocket.close":
+            self.close(message.get("reason") or "", message.get("code", 1000))
+        elif state in (State.CLOSING, State.CLOSED):
+            raise ClientDisconnected
+        else:
+            msg = f"unexpected ASGI message {kind!r} when the connection is {state.name}"
+            raise RuntimeError(msg)
+
+
+class HTTPProtocol(H11Protocol):
+    """uvicorn's h11 protocol, with the handshake deadline running from connect.
+
+    uvicorn arms no timer before a connection's first request, and hands a WebSocket request
+    to :class:`Connection` only once its head is complete, so a client that connects and sends
+    nothing, or half a request, would hold its connection forever. This closes such a
+    connection after ``handshake_timeout``. Run uvicorn with
+    ``http="gateway.connection:HTTPProtocol"``.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        settings: ConnectionSettings = self.app_state.get(SETTINGS) or ConnectionSettings()
+        self.request_timer = self.loop.call_later(
+            settings.limits.handshake_timeout, self._no_request
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.request_timer.cancel()
+        super().connection_lost(exc)
+
+    def _no_request(self) -> None:
+        # uvicorn sets the scope when a request's head is complete; after a WebSocket
+        # handover this object no longer receives anything and Connection's own timer runs.
+        if self.scope is None and not self.transport.is_closing():
+            self.transport.close()
