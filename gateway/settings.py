@@ -24,9 +24,7 @@ class Settings:
     """
 
     host: str = setting("WSLAB_HOST", "0.0.0.0", "address to listen on")
-    port: int = setting(
-        "WSLAB_PORT", 4502, "port for HTTP and the draft protocol (4502: the 2010 demo's)"
-    )
+    port: int = setting("WSLAB_PORT", 4502, "port for HTTP and WebSocket (4502: the 2010 demo's)")
     redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", "the Redis server of the bus")
     gateway_id: str = setting(
         "WSLAB_GATEWAY_ID", "", "this gateway's id on the bus; empty: gw-<8 random hex digits>"
@@ -36,7 +34,7 @@ class Settings:
         "WSLAB_ORIGINS", "", "comma-separated Origin values accepted; empty accepts any"
     )
     max_connections: int = setting(
-        "WSLAB_MAX_CONNECTIONS", 10_000, "draft connections beyond this get 503"
+        "WSLAB_MAX_CONNECTIONS", 10_000, "WebSocket connections beyond this get 503"
     )
     max_message_size: int = setting(
         "WSLAB_MAX_MESSAGE_SIZE", 2**20, "largest message accepted from a client, bytes"

@@ -20,12 +20,12 @@ ROOT = Path(__file__).parents[2]  # the repository, where the gateway package is
 #: Every variable the gateway reads: its default as --help shows it, and its meaning.
 VARIABLES = {
     "WSLAB_HOST": ("0.0.0.0", "address to listen on"),
-    "WSLAB_PORT": ("4502", "port for HTTP and the draft protocol (4502: the 2010 demo's)"),
+    "WSLAB_PORT": ("4502", "port for HTTP and WebSocket (4502: the 2010 demo's)"),
     "REDIS_URL": ("redis://localhost:6379/0", "the Redis server of the bus"),
     "WSLAB_GATEWAY_ID": ("''", "this gateway's id on the bus; empty: gw-<8 random hex digits>"),
     "WSLAB_ROUTES": ("/chat=chat,/stocks=stocks", "path=service pairs served"),
     "WSLAB_ORIGINS": ("''", "comma-separated Origin values accepted; empty accepts any"),
-    "WSLAB_MAX_CONNECTIONS": ("10000", "draft connections beyond this get 503"),
+    "WSLAB_MAX_CONNECTIONS": ("10000", "WebSocket connections beyond this get 503"),
     "WSLAB_MAX_MESSAGE_SIZE": ("1048576", "largest message accepted from a client, bytes"),
     "WSLAB_SLOW_WRITE_BUFFER": (
         "65536",
