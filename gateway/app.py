@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
 from fastapi import FastAPI, HTTPException, Query, Response, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
@@ -25,6 +27,9 @@ from .settings import Settings
 __all__ = ["create_app"]
 
 logger = logging.getLogger("wslab.gateway")
+
+#: The web chat and stock ticker page and its files (docs/BROWSER.md).
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -62,6 +67,12 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     serve_docs_offline(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The web chat and the stock ticker."""
+        return FileResponse(STATIC / "index.html")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

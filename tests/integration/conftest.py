@@ -16,11 +16,13 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import docker as docker_sdk
 import pytest
@@ -45,6 +47,18 @@ STOCKS_TICK_RATE = "1000"
 
 #: Where a gateway is: host and port.
 Address = tuple[str, int]
+#: A JSON message of the chat or the stocks.
+Event = dict[str, Any]
+#: Each phase's report of a test, kept on it by :func:`pytest_runtest_makereport`.
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test, for a fixture's teardown to know it failed."""
+    report: pytest.TestReport = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
 
 
 def free_port() -> int:
@@ -173,3 +187,62 @@ async def keep_saying(ws: Connection, text: str) -> None:
     while True:
         await ws.send(text)
         await asyncio.sleep(1)
+
+
+class ChatProcess:
+    """``wslab chat --json`` in a subprocess: lines go to its stdin, events come from its
+    stdout, one JSON object a line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[Event] = []
+
+    async def say(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def next(self, kind: str, **fields: object) -> Event:
+        """The next event of type ``kind`` with these fields; every event is kept in order."""
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+
+        async def find() -> Event:
+            while True:
+                line = await stdout.readline()
+                assert line, f"wslab chat ended while waiting for {kind} {fields}"
+                event: Event = json.loads(line)
+                self.events.append(event)
+                if event["type"] == kind and fields.items() <= event.items():
+                    return event
+
+        return await within(find(), f"wslab chat to print a {kind} event with {fields}")
+
+    async def quit(self) -> tuple[int, str]:
+        """Close stdin (Ctrl-D): the exit status and what it wrote on standard error."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        out, err = await within(self.process.communicate(), "wslab chat to exit after Ctrl-D")
+        self.events += [json.loads(line) for line in out.splitlines()]
+        assert self.process.returncode is not None
+        return self.process.returncode, err.decode()
+
+
+@asynccontextmanager
+async def wslab_chat(gateway: Address, nick: str, room: str) -> AsyncIterator[ChatProcess]:
+    host, port = gateway
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "client", "chat", f"ws://{host}:{port}"],
+        *["--nick", nick, "--room", room, "--json", "--no-proxy"],
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield ChatProcess(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
