@@ -273,6 +273,16 @@ async def test_a_bad_frame_closes_with_its_code_and_reason(
         assert disconnect["code"] == 1006
 
 
+async def test_an_unmasked_frame_closes_with_a_protocol_error(seen: Seen) -> None:
+    async with run_server(make_app(seen)) as server:
+        client = await RawClient.open(server, "/echo")
+        client.writer.write(Frame(Opcode.TEXT, b"not masked").serialize(mask=False))
+        assert await client.recv_close() == (1002, "incorrect masking")
+        assert await client.read_to_eof() == b""
+        await client.aclose()
+        assert (await seen.get())["code"] == 1006
+
+
 # Closing.
 
 
