@@ -78,6 +78,18 @@ export function* backoff({ initial = INITIAL_DELAY, max = MAX_DELAY, random = Ma
  * `closed` after {@link Connection#close}.
  */
 
+/** An EventTarget whose events are CustomEvents carrying their payload in `detail`. */
+class Emitter extends EventTarget {
+  /**
+   * @protected
+   * @param {string} type
+   * @param {object} detail
+   */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
 /**
  * One WebSocket endpoint, reopened after each drop until {@link Connection#close}.
  *
@@ -88,7 +100,7 @@ export function* backoff({ initial = INITIAL_DELAY, max = MAX_DELAY, random = Ma
  *   text is not a JSON object;
  * - `close`: `{code, reason, wasClean}` each time a connection closes.
  */
-export class Connection extends EventTarget {
+export class Connection extends Emitter {
   #url;
   #options;
   #WebSocket;
@@ -182,16 +194,16 @@ export class Connection extends EventTarget {
     ws.addEventListener("open", () => {
       if (this.#ws !== ws) return;
       this.#setState("open");
-      this.#emit("open", {});
+      this.emit("open", {});
     });
     ws.addEventListener("message", (event) => {
       if (this.#ws !== ws || typeof event.data !== "string") return;
-      this.#emit("message", { message: parseObject(event.data), text: event.data });
+      this.emit("message", { message: parseObject(event.data), text: event.data });
     });
     ws.addEventListener("close", (event) => {
       if (this.#ws !== ws) return;
       this.#ws = null;
-      this.#emit("close", { code: event.code, reason: event.reason, wasClean: event.wasClean });
+      this.emit("close", { code: event.code, reason: event.reason, wasClean: event.wasClean });
       this.#schedule(event.reason || (event.wasClean ? "the server closed the connection" : "the connection failed"));
     });
   }
@@ -205,11 +217,7 @@ export class Connection extends EventTarget {
 
   #setState(state, extra = {}) {
     this.#state = state;
-    this.#emit("state", { state, ...extra });
-  }
-
-  #emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.emit("state", { state, ...extra });
   }
 }
 
@@ -294,6 +302,65 @@ const UNDELIVERED = new Set(["unavailable", "bus_down"]);
 const JOIN_REFUSED = new Set(["nick_taken", "too_many_rooms"]);
 
 /**
+ * What {@link ChatClient} and {@link StocksClient} share: a {@link Connection} they drive,
+ * whose `state` events they pass on, and the methods that control it.
+ */
+class ServiceClient extends Emitter {
+  /** @protected */
+  connection;
+
+  /**
+   * @param {string | (() => string)} url as {@link Connection}'s
+   * @param {object} options options of the {@link Connection}
+   */
+  constructor(url, options) {
+    super();
+    this.connection = new Connection(url, options);
+    this.connection.addEventListener("state", (e) => this.emit("state", e.detail));
+    this.connection.addEventListener("open", () => this.opened());
+    this.connection.addEventListener("message", (e) => this.received(e.detail.message));
+  }
+
+  /** @returns {State} */
+  get state() {
+    return this.connection.state;
+  }
+
+  /** Connect, and stay connected until {@link ServiceClient#close}. */
+  connect() {
+    this.connection.open();
+  }
+
+  /** Close the connection for good. */
+  close() {
+    this.connection.close();
+  }
+
+  /** Try to reconnect at once while waiting to. */
+  retryNow() {
+    this.connection.retryNow();
+  }
+
+  /**
+   * Send any message of docs/MESSAGES.md.
+   * @param {object|string} message
+   * @returns {boolean} false when not connected: nothing was sent
+   */
+  send(message) {
+    return this.connection.send(message);
+  }
+
+  /** @protected Each time a connection opens. */
+  opened() {}
+
+  /**
+   * @protected Each message received.
+   * @param {object|null} message the parsed JSON object, or null
+   */
+  received(message) {}
+}
+
+/**
  * A chat connection at `/chat` (docs/MESSAGES.md, "Chat") that stays in its rooms across
  * drops: it reconnects to its first room with `since` its last seq, joins the others again
  * and asks each for its history since its last seq. Room events come once each: it drops
@@ -314,10 +381,9 @@ const JOIN_REFUSED = new Set(["nick_taken", "too_many_rooms"]);
  * - `resync`: `{room, from}`: the events before seq `from` that this client missed are lost;
  * - `error`: `{code, message, text}`, `text` being {@link describeError}'s sentence.
  */
-export class ChatClient extends EventTarget {
+export class ChatClient extends ServiceClient {
   /** The nickname: as asked, then as the service's `welcome` says. */
   nick;
-  #connection;
   #firstRoom;
   /** @type {string[]} rooms joined or being joined, oldest first */
   #rooms = [];
@@ -347,19 +413,12 @@ export class ChatClient extends EventTarget {
    * @param {object} [options.connection] options of the {@link Connection}
    */
   constructor({ nick = "", room = DEFAULT_ROOM, path = "/chat", url = gatewayUrl, connection = {} } = {}) {
-    super();
+    // The URL is built before each attempt, once the fields below exist.
+    super(() => this.#url(path, url), connection);
     this.nick = nick;
     this.#firstRoom = room;
-    this.#connection = new Connection(() => this.#url(path, url), connection);
-    this.#connection.addEventListener("state", (e) => this.#emit("state", e.detail));
-    this.#connection.addEventListener("open", () => this.#opened());
-    this.#connection.addEventListener("message", (e) => this.#received(e.detail.message));
   }
 
-  /** @returns {State} */
-  get state() {
-    return this.#connection.state;
-  }
 
   /** The rooms joined or being joined, oldest first: the first one is the "first room". */
   get rooms() {
@@ -382,30 +441,6 @@ export class ChatClient extends EventTarget {
    */
   lastSeq(room) {
     return this.#seqs.get(room)?.last;
-  }
-
-  /** Connect, and stay connected until {@link ChatClient#close}. */
-  connect() {
-    this.#connection.open();
-  }
-
-  /** Close the connection for good. */
-  close() {
-    this.#connection.close();
-  }
-
-  /** Try to reconnect at once while waiting to. */
-  retryNow() {
-    this.#connection.retryNow();
-  }
-
-  /**
-   * Send any message of docs/MESSAGES.md.
-   * @param {object|string} message
-   * @returns {boolean} false when not connected: nothing was sent
-   */
-  send(message) {
-    return this.#connection.send(message);
   }
 
   /**
@@ -447,7 +482,7 @@ export class ChatClient extends EventTarget {
     if (this.state !== "open") return false;
     this.#paced({ type: "leave", room }); // after its join, if that is still waiting
     this.#forget(room);
-    this.#emit("left", { room });
+    this.emit("left", { room });
     return true;
   }
 
@@ -474,7 +509,7 @@ export class ChatClient extends EventTarget {
     return url(path, { nick: this.nick || null, room, since: since ?? null });
   }
 
-  #opened() {
+  opened() {
     this.#resumed = this.#welcomed;
     this.#welcomed = false;
     this.#expected.clear();
@@ -496,7 +531,7 @@ export class ChatClient extends EventTarget {
     }
   }
 
-  #received(message) {
+  received(message) {
     if (message === null) return;
     const { type, room } = message;
     if (ROOM_EVENTS.has(type)) {
@@ -507,14 +542,14 @@ export class ChatClient extends EventTarget {
       this.#history(room, Array.isArray(message.events) ? message.events : []);
     } else if (type === "resync") {
       this.#seqs.get(room)?.skipTo(message.from - 1);
-      this.#emit("resync", { room, from: message.from });
+      this.emit("resync", { room, from: message.from });
     } else if (type === "members") {
       if (!this.#rooms.includes(room)) return;
       this.#members.set(room, new Set(message.members));
-      this.#emit("members", { room, members: this.members(room) });
+      this.emit("members", { room, members: this.members(room) });
       this.#confirm(room);
     } else if (type === "rooms" || type === "private") {
-      this.#emit(type, message);
+      this.emit(type, message);
     } else if (type === "error") {
       this.#error(message);
     }
@@ -532,7 +567,7 @@ export class ChatClient extends EventTarget {
       this.#joining.unshift(message.room);
       this.#expect(message.room, null);
     }
-    this.#emit("welcome", message);
+    this.emit("welcome", message);
   }
 
   #roomEvent(event, fromHistory) {
@@ -540,7 +575,7 @@ export class ChatClient extends EventTarget {
     const seqs = this.#seqs.get(room);
     if (!seqs || !Number.isInteger(seq) || !seqs.see(seq)) return false;
     if (!fromHistory) this.#presence(event);
-    this.#emit("event", { event, history: fromHistory });
+    this.emit("event", { event, history: fromHistory });
     if (!fromHistory) this.#fillGap(room);
     return true;
   }
@@ -550,7 +585,7 @@ export class ChatClient extends EventTarget {
     if (!members || event.type === "message") return;
     if (event.type === "join") members.add(event.nick);
     else members.delete(event.nick);
-    this.#emit("members", { room: event.room, members: this.members(event.room) });
+    this.emit("members", { room: event.room, members: this.members(event.room) });
   }
 
   #history(room, events) {
@@ -566,10 +601,10 @@ export class ChatClient extends EventTarget {
       if (top !== undefined && seqs.gap && seqs.last < top) {
         const from = seqs.nextSeen;
         seqs.skipTo(top);
-        this.#emit("resync", { room, from });
+        this.emit("resync", { room, from });
       }
     }
-    this.#emit("history", { room, events: fresh });
+    this.emit("history", { room, events: fresh });
     this.#fillGap(room);
   }
 
@@ -594,7 +629,7 @@ export class ChatClient extends EventTarget {
     this.#refilled = now;
     while (this.#outbox.length && this.#tokens >= 1) {
       // Not sent: the connection dropped, and the next one resumes from scratch.
-      if (!this.#connection.send(this.#outbox.shift())) this.#outbox = [];
+      if (!this.connection.send(this.#outbox.shift())) this.#outbox = [];
       this.#tokens -= 1;
     }
     if (this.#outbox.length && !this.#pacer) {
@@ -613,16 +648,16 @@ export class ChatClient extends EventTarget {
         // The connection that dropped still holds the nickname until the service sweeps
         // it (within seconds, docs/MESSAGES.md "Presence"): try again later.
         this.#joining.unshift(room);
-        this.#connection.reconnect(`${this.nick} is still taken by the connection that dropped`);
+        this.connection.reconnect(`${this.nick} is still taken by the connection that dropped`);
         return;
       }
       this.#forget(room);
-      this.#emit("left", { room });
+      this.emit("left", { room });
     } else if (UNDELIVERED.has(code) && !this.#welcomed) {
       // The service never heard of this connection: it is of no use.
-      this.#connection.reconnect(describeError(code));
+      this.connection.reconnect(describeError(code));
     }
-    this.#emit("error", { code, message: message.message ?? "", text: describeError(code) });
+    this.emit("error", { code, message: message.message ?? "", text: describeError(code) });
   }
 
   #addRoom(room) {
@@ -636,8 +671,8 @@ export class ChatClient extends EventTarget {
     const index = this.#joining.indexOf(room);
     if (index < 0) return;
     this.#joining.splice(index, 1);
-    this.#connection.resetBackoff();
-    this.#emit("joined", { room });
+    this.connection.resetBackoff();
+    this.emit("joined", { room });
   }
 
   #expect(room, since) {
@@ -652,10 +687,6 @@ export class ChatClient extends EventTarget {
     this.#seqs.delete(room);
     this.#members.delete(room);
     this.#expected.delete(room);
-  }
-
-  #emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 
@@ -673,8 +704,7 @@ export class ChatClient extends EventTarget {
  *   gateway started listening): the price is the latest anyway;
  * - `error`: `{code, message, text}`.
  */
-export class StocksClient extends EventTarget {
-  #connection;
+export class StocksClient extends ServiceClient {
   /** @type {Set<string>} */
   #wanted;
   #all = false;
@@ -690,48 +720,16 @@ export class StocksClient extends EventTarget {
    * @param {object} [options.connection] options of the {@link Connection}
    */
   constructor({ symbols = [], path = "/stocks", url = gatewayUrl, connection = {} } = {}) {
-    super();
+    super(() => url(path, {}), connection);
     const cleaned = cleanSymbols(symbols);
     this.#all = cleaned.includes("*");
     this.#wanted = new Set(cleaned.filter((s) => s !== "*"));
-    this.#connection = new Connection(() => url(path, {}), connection);
-    this.#connection.addEventListener("state", (e) => this.#emit("state", e.detail));
-    this.#connection.addEventListener("open", () => this.#opened());
-    this.#connection.addEventListener("message", (e) => this.#received(e.detail.message));
   }
 
-  /** @returns {State} */
-  get state() {
-    return this.#connection.state;
-  }
 
   /** The symbols to receive, as asked so far: `["*"]` for every one. */
   get symbols() {
     return this.#all ? ["*"] : [...this.#wanted].sort();
-  }
-
-  /** Connect, and stay connected until {@link StocksClient#close}. */
-  connect() {
-    this.#connection.open();
-  }
-
-  /** Close the connection for good. */
-  close() {
-    this.#connection.close();
-  }
-
-  /** Try to reconnect at once while waiting to. */
-  retryNow() {
-    this.#connection.retryNow();
-  }
-
-  /**
-   * Send any message of docs/MESSAGES.md.
-   * @param {object|string} message
-   * @returns {boolean} false when not connected
-   */
-  send(message) {
-    return this.#connection.send(message);
   }
 
   /**
@@ -769,14 +767,14 @@ export class StocksClient extends EventTarget {
     return true;
   }
 
-  #opened() {
+  opened() {
     this.#pending = 0;
     this.list();
     const symbols = this.symbols;
     if (symbols.length) this.#request("subscribe", symbols);
   }
 
-  #received(message) {
+  received(message) {
     if (message === null) return;
     switch (message.type) {
       case "subscribed":
@@ -784,22 +782,22 @@ export class StocksClient extends EventTarget {
         // The service's answer is the truth (unknown symbols dropped), unless newer
         // requests are still on their way.
         if (!this.#pending && !this.#all) this.#wanted = new Set(message.symbols);
-        this.#connection.resetBackoff();
-        this.#emit("subscribed", { symbols: message.symbols });
+        this.connection.resetBackoff();
+        this.emit("subscribed", { symbols: message.symbols });
         break;
       case "snapshot":
         for (const q of message.quotes) this.#last.set(q.symbol, { seq: q.seq, ts: q.ts });
-        this.#emit("snapshot", { quotes: message.quotes });
+        this.emit("snapshot", { quotes: message.quotes });
         break;
       case "quote":
         this.#quote(message);
         break;
       case "symbols":
-        this.#emit("symbols", message);
+        this.emit("symbols", message);
         break;
       case "error":
-        if (UNDELIVERED.has(message.code)) this.#connection.reconnect(describeError(message.code));
-        this.#emit("error", { code: message.code, message: message.message ?? "", text: describeError(message.code) });
+        if (UNDELIVERED.has(message.code)) this.connection.reconnect(describeError(message.code));
+        this.emit("error", { code: message.code, message: message.message ?? "", text: describeError(message.code) });
         break;
     }
   }
@@ -817,11 +815,7 @@ export class StocksClient extends EventTarget {
       }
     }
     this.#last.set(quote.symbol, { seq: quote.seq, ts: quote.ts });
-    this.#emit("quote", { quote, skipped });
-  }
-
-  #emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.emit("quote", { quote, skipped });
   }
 }
 
