@@ -78,6 +78,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from machine import cpu_model, load_average
+from report import markdown_table
 from websockets.frames import Frame as RfcFrame
 from websockets.frames import Opcode as RfcOpcode
 from websockets.streams import StreamReader
@@ -350,22 +351,6 @@ def format_size(size: int) -> str:
         if size >= unit and size % unit == 0:
             return f"{size // unit} {name}"
     return f"{size} B"
-
-
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A Markdown table with the first column left-aligned and the others right-aligned."""
-    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (width + 1) + (":" if i else "-") for i, width in enumerate(widths))
-    rule += "|"
-    return [line(columns), rule, *(line(row) for row in rows)]
 
 
 def frames_table(results: Sequence[Result]) -> list[str]:

@@ -94,6 +94,7 @@ from fastapi import FastAPI
 from machine import cpu_model, load_average
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
+from report import markdown_table
 
 from bus import (
     QUOTES_KEY,
@@ -659,21 +660,6 @@ async def measure(run: Run, url: str, args: argparse.Namespace) -> Result:
 
 
 # Report ------------------------------------------------------------------------------------
-
-
-def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A Markdown table with the first column left-aligned and the others right-aligned."""
-    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (width + 1) + (":" if i else "-") for i, width in enumerate(widths))
-    return [line(columns), rule + "|", *(line(row) for row in rows)]
 
 
 def ratio(value: float, reference: float) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import h11
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
@@ -389,8 +390,13 @@ class HTTPProtocol(H11Protocol):
         self.request_timer.cancel()
         super().connection_lost(exc)
 
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        # The Connection takes over with its own deadline; a timer left running would keep
+        # this object, its h11 state and the request's headers alive until it fires.
+        self.request_timer.cancel()
+        super().handle_websocket_upgrade(event)
+
     def _no_request(self) -> None:
-        # uvicorn sets the scope when a request's head is complete; after a WebSocket
-        # handover this object no longer receives anything and Connection's own timer runs.
+        # uvicorn sets the scope when a request's head is complete.
         if self.scope is None and not self.transport.is_closing():
             self.transport.close()

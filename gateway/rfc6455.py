@@ -100,8 +100,9 @@ class RFC6455Wire:
             max_size=(self.limits.max_message_size, self.limits.max_frame_size),
             logger=logger,
         )
-        self._request: Request | None = None
+        # The 101 to send if the application accepts, from the request until then.
         self._response: Response | None = None
+        self._requested = False
         self._events: list[Event] = []
         self._opened = False
         self._closed = False
@@ -118,7 +119,7 @@ class RFC6455Wire:
             return State.CLOSED
         match self._ws.state:
             case WSState.CONNECTING:
-                return State.CONNECTING if self._request is None else State.ACCEPTING
+                return State.ACCEPTING if self._requested else State.CONNECTING
             case WSState.OPEN:
                 return State.OPEN
             case WSState.CLOSING:
@@ -176,15 +177,17 @@ class RFC6455Wire:
             self._end(InvalidRequest(status, reason))
             return
         self._response = response
+        self._requested = True
         headers = request.headers
-        self._request = Request(
-            resource=request.path,
-            host=headers.get("Host", ""),
-            origin=headers.get("Origin", ""),
-            subprotocol=None,
-            headers=tuple((name.lower(), value) for name, value in headers.raw_items()),
+        self._events.append(
+            Request(
+                resource=request.path,
+                host=headers.get("Host", ""),
+                origin=headers.get("Origin", ""),
+                subprotocol=None,
+                headers=tuple((name.lower(), value) for name, value in headers.raw_items()),
+            )
         )
-        self._events.append(self._request)
 
     def _receive_frame(self, frame: Frame) -> None:
         match frame.opcode:
@@ -247,6 +250,7 @@ class RFC6455Wire:
             msg = f"the client did not ask for subprotocol {subprotocol!r}"
             raise LocalProtocolError(msg)
         self._ws.send_response(self._response)
+        self._response = None
         self._opened = True
         self._events.append(Opened(subprotocol=None))
 

@@ -9,6 +9,7 @@ so that a mistake shared by wsdraft's two sides cannot hide.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from client import connect
-from gateway.connection import ConnectionSettings
+from gateway.connection import ConnectionSettings, HTTPProtocol
 from gateway.draft import DraftFraming
 from gateway.outbox import Outbox, Outgoing
 from tests.gateway.draft_client import (
@@ -326,6 +327,25 @@ async def test_a_client_that_connects_and_stalls_is_dropped_at_the_handshake_tim
         assert await within(reader.read(), "the server to drop the connection") == b""
         writer.close()
         await writer.wait_closed()
+
+
+async def test_the_http_protocol_is_let_go_once_the_connection_takes_over(
+    server: RunningServer, seen: Seen
+) -> None:
+    clients = [await client_for(server, "/hold") for _ in range(3)]
+    for _ in clients:
+        await seen.outbox()
+    gc.collect()
+    # Its request timer, still scheduled, would keep it alive for handshake_timeout.
+    held = [
+        protocol
+        for protocol in gc.get_objects()
+        if isinstance(protocol, HTTPProtocol) and (protocol.scope or {}).get("path") == "/hold"
+    ]
+    assert held == []
+    for client in clients:
+        await client.close()
+        await seen.get()
 
 
 # Messages, pings and bad frames.
