@@ -29,6 +29,7 @@ from .messages import (
     decode_command,
     encode_command,
 )
+from .publisher import Publisher
 from .subscriber import Subscriber
 from .tasks import cancel_and_wait
 
@@ -39,6 +40,7 @@ __all__ = [
     "Close",
     "Command",
     "Envelope",
+    "Publisher",
     "Send",
     "Subscribe",
     "Subscriber",

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from wsdraft import Limits
 
-from .connection import OUTBOX, SETTINGS, ConnectionSettings
+from .connection import OUTBOX, RECEIVED_AT, SETTINGS, ConnectionSettings
 from .docs import serve_docs_offline
 from .hub import Hub
 from .quotes import UNAVAILABLE, Quotes, Unavailable, parse_symbols, read_quotes
@@ -144,7 +144,8 @@ def _endpoint(service: str) -> Callable[[WebSocket], Awaitable[None]]:
                 if message["type"] == "websocket.disconnect":
                     return
                 text = message.get("text")
-                await hub.forward(link, message["bytes"] if text is None else text)
+                data = message["bytes"] if text is None else text
+                await hub.forward(link, data, message[RECEIVED_AT])
         finally:
             await hub.close(link)
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -46,7 +48,15 @@ from . import metrics
 from .outbox import Framing, Outbox
 from .wire import WIRES, Wire, choose
 
-__all__ = ["OUTBOX", "PROTOCOL", "SETTINGS", "Connection", "ConnectionSettings", "HTTPProtocol"]
+__all__ = [
+    "OUTBOX",
+    "PROTOCOL",
+    "RECEIVED_AT",
+    "SETTINGS",
+    "Connection",
+    "ConnectionSettings",
+    "HTTPProtocol",
+]
 
 logger = logging.getLogger("wslab.gateway")
 
@@ -56,6 +66,8 @@ SETTINGS = "wslab.connections"
 OUTBOX = "wslab.outbox"
 #: The ASGI scope extension naming the connection's wire protocol (a key of ``WIRES``).
 PROTOCOL = "wslab.protocol"
+#: The key of a ``websocket.receive`` message holding the Unix time the message arrived.
+RECEIVED_AT = "wslab.received_at"
 
 # Received messages queued for the application before reading from the socket pauses.
 _MAX_QUEUED = 16
@@ -75,6 +87,8 @@ class ConnectionSettings:
         max_write_buffer: bytes that may wait to be sent to one client before it is
             closed as too slow; above ``slow_write_buffer``.
         live: the connections alive in this process.
+        clock: the Unix time, read when a message arrives: ``received_at`` in the ASGI
+            ``websocket.receive`` message.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -84,6 +98,7 @@ class ConnectionSettings:
     slow_write_buffer: int = 64 * 1024
     max_write_buffer: int = 2**20
     live: set[Connection] = field(default_factory=set)
+    clock: Callable[[], float] = time.time
 
 
 class Connection(asyncio.Protocol):
@@ -281,6 +296,8 @@ class Connection(asyncio.Protocol):
         task.add_done_callback(self.server_state.tasks.discard)
 
     def _deliver(self, message: dict[str, Any]) -> None:
+        # When it arrived, not when the application gets to it: a backlog keeps its times.
+        message[RECEIVED_AT] = self.settings.clock()
         metrics.MESSAGES_IN.inc()
         self.queue.put_nowait(message)
         if not self.read_paused and self.queue.qsize() >= _MAX_QUEUED:

@@ -26,6 +26,7 @@ from bus import (
     Canary,
     Close,
     Envelope,
+    Publisher,
     Send,
     Subscribe,
     Subscriber,
@@ -89,6 +90,7 @@ class Hub:
         self.ready_timeout = ready_timeout
         self.alive_ttl = alive_ttl
         self.subscriber = Subscriber(client, self._on_bus_message)
+        self.publisher = Publisher(client)
         self.links: dict[str, Link] = {}
         # Local connections subscribed to each topic channel.
         self.subscribers: dict[str, set[Link]] = {}
@@ -105,8 +107,9 @@ class Hub:
         self._alive = asyncio.create_task(self._keep_alive(), name="gateway alive")
 
     async def stop(self) -> None:
-        """Stop reading the bus and refreshing the alive key."""
+        """Stop reading the bus, publishing and refreshing the alive key."""
         await cancel_and_wait({task for task in (self._alive, self._task) if task is not None})
+        await self.publisher.aclose()
 
     async def _keep_alive(self) -> None:
         """Set :func:`bus.gateway_alive_key` with an expiry of ``alive_ttl``, every third of it.
@@ -137,9 +140,9 @@ class Hub:
         await self._publish(link, "open")
         return link
 
-    async def forward(self, link: Link, message: str | bytes) -> None:
-        """Publish a client's message to its service; tell the client if nobody got it."""
-        received_at = time.time()
+    async def forward(self, link: Link, message: str | bytes, received_at: float) -> None:
+        """Publish a client's message, received at Unix time ``received_at``, to its service;
+        tell the client if nobody got it."""
         if isinstance(message, bytes):
             await self._publish(
                 link, "message", base64.b64encode(message).decode(), True, received_at
@@ -177,7 +180,9 @@ class Hub:
         )
         link.next_seq += 1
         try:
-            receivers = await self.client.publish(service_channel(link.service), envelope.encode())
+            receivers = await self.publisher.publish(
+                service_channel(link.service), envelope.encode()
+            )
         except RedisError as exc:
             logger.warning("! cannot publish to %s: %s", link.service, exc)
             self._undelivered(link, kind, "bus_down", "the message bus is unreachable")
@@ -267,7 +272,7 @@ class Hub:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.ready_timeout):
-                await self.client.publish(self.channel, encode_command(Canary(token=token)))
+                await self.publisher.publish(self.channel, encode_command(Canary(token=token)))
                 await waiter
         except (TimeoutError, RedisError):
             return False

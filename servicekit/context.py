@@ -53,6 +53,10 @@ class Connection:
 class Outbox:
     """Publishes a service's commands and topic messages on Redis.
 
+    Single commands and messages go through a :class:`bus.Publisher`: what handlers publish
+    in one event-loop turn goes in one pipeline, on one connection, so a burst never runs
+    out of connections (docs/BUS.md, "Publishing").
+
     Args:
         client: the Redis client to publish with.
         logger: where to log what is sent, at debug level.
@@ -61,11 +65,16 @@ class Outbox:
     def __init__(self, client: Redis, logger: logging.Logger) -> None:
         self.redis = client
         self.logger = logger
+        self.publisher = bus.Publisher(client)
+
+    async def aclose(self) -> None:
+        """Stop publishing: what waits fails."""
+        await self.publisher.aclose()
 
     async def command(self, gateway: str, command: bus.Command) -> None:
         """Publish a command on a gateway's channel."""
         self.logger.debug("> %s %s", gateway, command)
-        await self.redis.publish(bus.gateway_channel(gateway), bus.encode_command(command))
+        await self.publisher.publish(bus.gateway_channel(gateway), bus.encode_command(command))
 
     async def send(self, conn: Connection, message: Message) -> None:
         """Send one message to a connection (``bus.Send``)."""
@@ -90,8 +99,7 @@ class Outbox:
             How many gateways received it (Redis ``PUBLISH``).
         """
         self.logger.debug("> topic %s", topic)
-        receivers: int = await self.redis.publish(bus.topic_channel(topic), encode(message))
-        return receivers
+        return await self.publisher.publish(bus.topic_channel(topic), encode(message))
 
     def batch(self) -> Batch:
         """Return an empty :class:`Batch`, to publish several commands and messages at once."""

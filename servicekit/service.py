@@ -151,6 +151,7 @@ class Service:
                     await self.partitions.release()
             with contextlib.suppress(OSError):  # Stale soon anyway; beat() logged why.
                 Path(self.settings.health_file).unlink(missing_ok=True)
+            await self.outbox.aclose()
             await self.redis.aclose()
             self.logger.info("= %s service stopped", self.name)
         if failure is not None:

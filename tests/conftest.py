@@ -8,6 +8,7 @@ a container test never skips silently in CI.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import docker as docker_sdk
@@ -55,3 +56,12 @@ def redis_url(redis_container: RedisContainer) -> str:
     host = redis_container.get_container_host_ip()
     port = redis_container.get_exposed_port(redis_container.port)
     return f"redis://{host}:{port}/0"
+
+
+@pytest.fixture
+def unreachable_redis_url() -> str:
+    """A Redis URL on a loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"

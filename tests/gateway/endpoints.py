@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
-from gateway.connection import OUTBOX, SETTINGS, Connection, ConnectionSettings
+from gateway.connection import OUTBOX, RECEIVED_AT, SETTINGS, Connection, ConnectionSettings
 from gateway.outbox import Outbox
 from tests.waiting import within
 
-__all__ = ["Seen", "connection_of", "make_app"]
+__all__ = ["Seen", "connection_of", "make_app", "unstamped"]
 
 
 class Seen:
@@ -45,6 +45,11 @@ def connection_of(outbox: Outbox) -> Connection:
     return connection
 
 
+def unstamped(message: dict[str, Any]) -> dict[str, Any]:
+    """An ASGI message without the arrival time the connection adds (RECEIVED_AT)."""
+    return {name: value for name, value in message.items() if name != RECEIVED_AT}
+
+
 def make_app(seen: Seen, settings: ConnectionSettings | None = None) -> FastAPI:
     """A FastAPI app with one endpoint per behaviour; ``settings`` go in its lifespan state."""
 
@@ -60,7 +65,7 @@ def make_app(seen: Seen, settings: ConnectionSettings | None = None) -> FastAPI:
         await websocket.accept()
         while True:
             message = await websocket.receive()
-            seen.put(message)
+            seen.put(unstamped(message))
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("text") == "close":
@@ -107,17 +112,25 @@ def make_app(seen: Seen, settings: ConnectionSettings | None = None) -> FastAPI:
     async def late(websocket: WebSocket) -> None:
         """Wait for the client to leave, then try to send anyway."""
         await websocket.accept()
-        seen.put(await websocket.receive())
+        seen.put(unstamped(await websocket.receive()))
         try:
             await websocket.send_text("too late")
         except WebSocketDisconnect as exc:
             seen.put(("send failed", exc.code))
+
+    @app.websocket("/stamped")
+    async def stamped(websocket: WebSocket) -> None:
+        """Report every ASGI message received as it is."""
+        await websocket.accept()
+        while (message := await websocket.receive())["type"] != "websocket.disconnect":
+            seen.put(message)
+        seen.put(message)
 
     @app.websocket("/hold")
     async def hold(websocket: WebSocket) -> None:
         """Report the connection's outbox, then its disconnect."""
         await websocket.accept()
         seen.put(websocket.scope["extensions"][OUTBOX])
-        seen.put(await websocket.receive())
+        seen.put(unstamped(await websocket.receive()))
 
     return app

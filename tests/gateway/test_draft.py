@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from client import connect
-from gateway.connection import ConnectionSettings, HTTPProtocol
+from gateway.connection import RECEIVED_AT, ConnectionSettings, HTTPProtocol
 from gateway.draft import DraftFraming
 from gateway.outbox import Outbox, Outgoing
 from tests.gateway.draft_client import (
@@ -367,6 +367,20 @@ async def test_a_70000_byte_message_reaches_the_app_whole_and_returns_in_fragmen
         assert await client.recv_frame() == Frame(False, opcode, data[:65536])
         assert await client.recv_frame() == Frame(True, CONTINUATION, data[65536:])
         await client.close()
+
+
+async def test_a_message_reaches_the_app_with_the_time_it_arrived(seen: Seen) -> None:
+    settings = ConnectionSettings(clock=lambda: 1_796_500_000.25)
+    async with run_server(make_app(seen, settings)) as server:
+        async with await client_for(server, "/stamped") as client:
+            await client.send(TEXT, b"when?")
+            assert await seen.get() == {
+                "type": "websocket.receive",
+                "text": "when?",
+                RECEIVED_AT: 1_796_500_000.25,
+            }
+            await client.close()
+        await seen.get()
 
 
 async def test_a_fragmented_message_with_a_ping_between_fragments_reaches_the_app_whole(

@@ -1,0 +1,117 @@
+"""Publishing on Redis in batches, through a fixed number of connections.
+
+Each ``PUBLISH`` awaited on its own takes a connection of redis-py's pool for its round trip,
+and the asyncio pool refuses a connection past its cap (100) instead of waiting: a burst of
+clients made the gateway report "the message bus is unreachable" while Redis was healthy.
+:class:`Publisher` instead gathers what is asked in one event-loop turn into one pipeline
+("smart batching", as Centrifugo's Redis engine does), one pipeline at a time, so a burst
+waits its turn in memory, costs a few round trips and holds one connection.
+An error means Redis is really unreachable (docs/BUS.md, "Publishing").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .tasks import cancel_and_wait
+
+__all__ = ["Publisher"]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    channel: str
+    data: bytes | str
+    future: asyncio.Future[int]
+
+
+class Publisher:
+    """Publishes messages on Redis channels, batched per event-loop turn.
+
+    Args:
+        client: the Redis client; the publisher uses one of its pool's connections at a
+            time.
+        max_batch: the most messages in one pipeline.
+    """
+
+    def __init__(self, client: Redis, *, max_batch: int = 1000) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.client = client
+        self.max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._scheduled = False
+        # The pipeline awaiting Redis's answer: one at a time keeps the messages in order.
+        self._in_flight: asyncio.Task[None] | None = None
+
+    def publish(self, channel: str, data: bytes | str) -> asyncio.Future[int]:
+        """Publish ``data`` on ``channel`` with the next batch.
+
+        Returns:
+            A future of the number of subscribers that received it (``PUBLISH``'s answer),
+            or of the :class:`~redis.exceptions.RedisError` that kept it from Redis.
+            Messages are published in the order of the calls, one pipeline after the
+            other.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(channel, data, future))
+        self._schedule()
+        return future
+
+    @property
+    def waiting(self) -> int:
+        """Messages not yet sent to Redis."""
+        return len(self._pending)
+
+    async def aclose(self) -> None:
+        """Stop: what is on its way is cancelled, and what waits fails."""
+        if self._in_flight is not None:
+            await cancel_and_wait({self._in_flight})
+        pending, self._pending = self._pending, []
+        for message in pending:
+            if not message.future.done():
+                message.future.set_exception(RedisError("the publisher was closed"))
+
+    def _schedule(self) -> None:
+        # Once per turn: everything asked until the callback runs goes in the same batch.
+        if self._scheduled or not self._pending or self._in_flight is not None:
+            return
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._send_batch)
+
+    def _send_batch(self) -> None:
+        self._scheduled = False
+        if not self._pending or self._in_flight is not None:
+            return
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        self._in_flight = asyncio.get_running_loop().create_task(self._execute(batch))
+        self._in_flight.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight = None
+        self._schedule()
+
+    async def _execute(self, batch: list[_Pending]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for message in batch:
+            pipe.publish(message.channel, message.data)
+        # Whatever happens (cancelled at shutdown, a bug), nobody waits forever.
+        results: list[Any] = [RedisError("no answer from Redis: publishing stopped")] * len(batch)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            results = [exc] * len(batch)
+        finally:
+            for message, result in zip(batch, results, strict=True):
+                if message.future.done():
+                    continue  # Its caller gave up waiting.
+                if isinstance(result, BaseException):
+                    message.future.set_exception(result)
+                else:
+                    message.future.set_result(int(result))
