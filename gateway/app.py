@@ -42,6 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
         client = redis.Redis.from_url(settings.redis_url)
         hub = Hub(client, settings.gateway_id, ready_timeout=settings.ready_timeout)
         await hub.start()
+        loop = type(asyncio.get_running_loop())
+        logger.info("= gateway %s started on %s.%s", hub.gateway_id, loop.__module__, loop.__name__)
         app.state.hub = hub
         app.state.redis = client
         try:

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import h11
@@ -146,9 +146,10 @@ class Connection(asyncio.Protocol):
     # uvicorn's transport callbacks.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(high=self.settings.slow_write_buffer)
+        # Not an isinstance check: uvloop's TCPTransport has every method of
+        # asyncio.Transport without deriving from it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=self.settings.slow_write_buffer)
         # uvicorn types this set with its own classes; any object with shutdown() works.
         self.server_state.connections.add(self)  # type: ignore[arg-type]
         self.settings.live.add(self)
