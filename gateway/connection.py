@@ -73,6 +73,29 @@ RECEIVED_AT = "wslab.received_at"
 _MAX_QUEUED = 16
 
 
+class Flusher:
+    """Writes what connections gathered during one event-loop turn: one write each.
+
+    A fan-out hands a message to every subscribed connection in one turn; writing each
+    frame as it comes costs a ``send`` system call per frame. Instead a connection gathers
+    its frames (:meth:`Connection.write`) and the flusher writes them once per turn, all
+    of a connection's frames in one call, and counts the bytes once.
+    """
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+
+    def add(self, connection: Connection) -> None:
+        """Write ``connection``'s gathered frames at the end of this turn."""
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(connection)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        metrics.BYTES_OUT.inc(sum(connection.uncork() for connection in dirty))
+
+
 @dataclass
 class ConnectionSettings:
     """How connections are served; the app's lifespan yields it as ``SETTINGS``.
@@ -89,6 +112,7 @@ class ConnectionSettings:
         live: the connections alive in this process.
         clock: the Unix time, read when a message arrives: ``received_at`` in the ASGI
             ``websocket.receive`` message.
+        flusher: writes the frames the outboxes gathered, once per event-loop turn.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -99,6 +123,7 @@ class ConnectionSettings:
     max_write_buffer: int = 2**20
     live: set[Connection] = field(default_factory=set)
     clock: Callable[[], float] = time.time
+    flusher: Flusher = field(default_factory=Flusher)
 
 
 class Connection(asyncio.Protocol):
@@ -126,6 +151,9 @@ class Connection(asyncio.Protocol):
         self.protocol = ""
         self.wire: Wire | None = None
         self.outbox = Outbox(self, self.settings.max_write_buffer)
+        # Frames the outbox wrote this turn, for the flusher; their total size.
+        self.corked: list[bytes] = []
+        self.corked_size = 0
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         # True once the connection is open, False if it ended before.
         self.opened: asyncio.Future[bool] = self.loop.create_future()
@@ -173,6 +201,7 @@ class Connection(asyncio.Protocol):
             self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.corked, self.corked_size = [], 0
         self.eof_received()
         self.server_state.connections.discard(self)
         self.settings.live.discard(self)
@@ -206,12 +235,21 @@ class Connection(asyncio.Protocol):
         return self.state is State.OPEN
 
     def write(self, frames: tuple[bytes, ...]) -> None:
-        for frame in frames:
-            self.transport.write(frame)
-            metrics.BYTES_OUT.inc(len(frame))
+        if not self.corked:
+            self.settings.flusher.add(self)
+        self.corked += frames
+        self.corked_size += sum(len(frame) for frame in frames)
 
     def buffered(self) -> int:
-        return self.transport.get_write_buffer_size()
+        return self.transport.get_write_buffer_size() + self.corked_size
+
+    def uncork(self) -> int:
+        """Write the gathered frames now, in one call; return their size."""
+        size = self.corked_size
+        if self.corked and not self.transport.is_closing():
+            self.transport.write(b"".join(self.corked))
+        self.corked, self.corked_size = [], 0
+        return size
 
     def close(self, reason: str, code: int = 1000) -> None:
         """Start the closing handshake, with ``code`` and ``reason``, if open."""
@@ -225,7 +263,10 @@ class Connection(asyncio.Protocol):
         """Write what the core queued, then act on what it reported."""
         wire = self.wire
         assert wire is not None
-        for data in wire.data_to_send():
+        output = wire.data_to_send()
+        if output and self.corked:
+            metrics.BYTES_OUT.inc(self.uncork())  # What the outbox wrote goes first.
+        for data in output:
             if data:
                 self.transport.write(data)
                 metrics.BYTES_OUT.inc(len(data))

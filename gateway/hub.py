@@ -199,7 +199,7 @@ class Hub:
             return  # Nobody is left to tell.
         what = "your message was not delivered" if kind == "message" else "try again later"
         error = {"type": "error", "code": code, "message": f"{problem}; {what}"}
-        link.outbox.send(Outgoing.of(json.dumps(error)))
+        self._send(link, Outgoing.of(json.dumps(error)))
 
     # The bus.
 
@@ -218,8 +218,10 @@ class Hub:
             logger.warning("! dropped a topic message that is not UTF-8 on %s", channel)
             return
         message = Outgoing(True, data)
+        sent = 0
         for link in list(self.subscribers.get(channel, ())):
-            link.outbox.send(message, channel)
+            sent += link.outbox.send(message, channel)
+        metrics.MESSAGES_OUT.inc(sent)
 
     async def _execute(self, command: Send | Subscribe | Unsubscribe | Close | Canary) -> None:
         if isinstance(command, Canary):
@@ -237,15 +239,19 @@ class Hub:
                 except binascii.Error:
                     logger.warning("! dropped a binary send to %s that is not base64", link.id)
                     return
-                link.outbox.send(Outgoing.of(data))
+                self._send(link, Outgoing.of(data))
             case Send(payload=payload):
-                link.outbox.send(Outgoing.of(payload))
+                self._send(link, Outgoing.of(payload))
             case Subscribe(topic=topic, conflate=conflate):
                 await self._subscribe(link, topic_channel(topic), conflate)
             case Unsubscribe(topic=topic):
                 await self._unsubscribe(link, topic_channel(topic))
             case Close(reason=reason):
                 link.outbox.close(reason)
+
+    def _send(self, link: Link, message: Outgoing) -> None:
+        if link.outbox.send(message):
+            metrics.MESSAGES_OUT.inc()
 
     async def _subscribe(self, link: Link, channel: str, conflate: bool) -> None:
         link.channels.add(channel)

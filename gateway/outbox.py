@@ -68,7 +68,7 @@ class Writer(Protocol):
         ...
 
     def write(self, frames: tuple[bytes, ...]) -> None:
-        """Write frames to the transport."""
+        """Write frames to the client, after those written before."""
         ...
 
     def buffered(self) -> int:
@@ -109,6 +109,9 @@ class Outbox:
 
     def send(self, message: Outgoing, topic: str | None = None) -> bool:
         """Write ``message``, or hold it if it is of a conflated ``topic`` and the client is slow.
+
+        The caller counts what it sends in ``wslab_messages_out_total``: once per fan-out,
+        not once per connection.
 
         Returns:
             False if the connection is not open or was just closed as too slow.
@@ -158,8 +161,11 @@ class Outbox:
         Writing may call :meth:`pause` at once; what is left waits for the next resume.
         """
         self.writable = True
+        written = 0
         while self.held and self.writable and self.writer.is_open():
             self._write(self.held.pop(next(iter(self.held))))
+            written += 1
+        metrics.MESSAGES_OUT.inc(written)
 
     def clear(self) -> None:
         """The connection is gone: drop what is held."""
@@ -167,4 +173,3 @@ class Outbox:
 
     def _write(self, message: Outgoing) -> None:
         self.writer.write(message.framed(self.writer.framing))
-        metrics.MESSAGES_OUT.inc()

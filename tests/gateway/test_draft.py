@@ -523,6 +523,33 @@ async def test_the_outbox_writes_the_same_frames_to_every_connection(
         await seen.get()
 
 
+async def test_what_the_outbox_sends_in_one_turn_leaves_in_one_write_before_a_close(
+    server: RunningServer, seen: Seen
+) -> None:
+    client = await client_for(server, "/hold")
+    outbox = await seen.outbox()
+    transport = connection_of(outbox).transport
+    writes: list[bytes] = []
+    write = transport.write
+
+    def counting(data: bytes | bytearray | memoryview) -> None:
+        writes.append(bytes(data))
+        write(data)
+
+    transport.write = counting  # type: ignore[method-assign]
+    for n in range(3):
+        assert outbox.send(Outgoing.of(f"message {n}")) is True
+    outbox.close("after the messages")
+    assert [await client.recv_text() for _ in range(3)] == [f"message {n}" for n in range(3)]
+    assert await client.recv_frame() == Frame(True, CLOSE, b"after the messages")
+    # The three messages in one write, the Close in the next.
+    assert len(writes) == 2
+    await client.send(CLOSE, b"after the messages")
+    assert await client.read_to_eof() == b""
+    await client.aclose()
+    await seen.get()
+
+
 async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> None:
     settings = ConnectionSettings(max_write_buffer=64 * 1024, limits=Limits(close_timeout=0.2))
     async with run_server(make_app(seen, settings)) as server:
