@@ -126,13 +126,15 @@ def create_app(settings: Settings) -> FastAPI:
             logger.warning("! cannot read the quotes: %s", exc or "timed out")
             raise HTTPException(503, UNAVAILABLE) from None
 
+    max_sizes = settings.route_max_sizes
     for path, service in settings.route_table.items():
-        app.add_api_websocket_route(path, _endpoint(service), name=service)
+        app.add_api_websocket_route(path, _endpoint(service, max_sizes[path]), name=service)
     return app
 
 
-def _endpoint(service: str) -> Callable[[WebSocket], Awaitable[None]]:
-    """The endpoint of one route: relay a client's messages to ``service``."""
+def _endpoint(service: str, max_size: int) -> Callable[[WebSocket], Awaitable[None]]:
+    """The endpoint of one route: relay a client's messages to ``service``; one longer than
+    ``max_size`` bytes is refused with ``too_long`` before anything is published."""
 
     async def relay(websocket: WebSocket) -> None:
         hub: Hub = websocket.app.state.hub
@@ -145,9 +147,21 @@ def _endpoint(service: str) -> Callable[[WebSocket], Awaitable[None]]:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                text = message.get("text")
-                data = message["bytes"] if text is None else text
-                await hub.forward(link, data, message[RECEIVED_AT])
+                text: str | None = message.get("text")
+                data: str | bytes
+                if text is None:
+                    data = message["bytes"]
+                    size = len(data)
+                else:
+                    # n characters are n to 4n bytes: encode only when they may be too many.
+                    data = text
+                    size = len(text) if 4 * len(text) <= max_size else len(text.encode())
+                if size > max_size:
+                    hub.refuse(
+                        link, "too_long", f"a message here is at most {max_size} bytes, not {size}"
+                    )
+                else:
+                    await hub.forward(link, data, message[RECEIVED_AT])
         finally:
             await hub.close(link)
 

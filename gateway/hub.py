@@ -192,6 +192,10 @@ class Hub:
                 link, kind, "unavailable", f"the {link.service} service is not running"
             )
 
+    def refuse(self, link: Link, code: str, problem: str) -> None:
+        """Tell the client its message was refused before it was published, and why."""
+        self._undelivered(link, "message", code, problem)
+
     def _undelivered(self, link: Link, kind: str, code: str, problem: str) -> None:
         """Tell the client at once that what it did reached no service."""
         metrics.UNDELIVERED.labels(reason=code).inc()

@@ -29,7 +29,12 @@ class Settings:
     gateway_id: str = setting(
         "WSLAB_GATEWAY_ID", "", "this gateway's id on the bus; empty: gw-<8 random hex digits>"
     )
-    routes: str = setting("WSLAB_ROUTES", "/chat=chat,/stocks=stocks", "path=service pairs served")
+    routes: str = setting(
+        "WSLAB_ROUTES",
+        "/chat=chat:16384,/stocks=stocks:4096",
+        "PATH=SERVICE[:BYTES] pairs served; BYTES: the largest message the service accepts"
+        " (default: WSLAB_MAX_MESSAGE_SIZE)",
+    )
     origins: str = setting(
         "WSLAB_ORIGINS", "", "comma-separated Origin values accepted; empty accepts any"
     )
@@ -80,7 +85,15 @@ class Settings:
     @property
     def route_table(self) -> dict[str, str]:
         """The service of each path, from ``routes``: ``{"/chat": "chat", ...}``."""
-        return _parse_routes(self.routes)
+        return {path: service for path, (service, _) in _parse_routes(self.routes).items()}
+
+    @property
+    def route_max_sizes(self) -> dict[str, int]:
+        """The largest message of each path, from ``routes``, else ``max_message_size``."""
+        return {
+            path: min(size or self.max_message_size, self.max_message_size)
+            for path, (_, size) in _parse_routes(self.routes).items()
+        }
 
     @property
     def allowed_origins(self) -> frozenset[str] | None:
@@ -89,12 +102,16 @@ class Settings:
         return origins or None
 
 
-def _parse_routes(routes: str) -> dict[str, str]:
-    """Parse ``/chat=chat,/stocks=stocks``; spaces around ``=`` and ``,`` are allowed."""
+def _parse_routes(routes: str) -> dict[str, tuple[str, int | None]]:
+    """Parse ``/chat=chat:16384,/stocks=stocks``: each path's service and largest message
+    (None: not given). Spaces around ``=``, ``:`` and ``,`` are allowed."""
     table = {}
     for pair in routes.split(","):
-        path, sep, service = (part.strip() for part in pair.partition("="))
+        path, sep, target = (part.strip() for part in pair.partition("="))
+        service, colon, size = (part.strip() for part in target.partition(":"))
         if not sep or not path.startswith("/") or not service:
-            raise ValueError(f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE")
-        table[path] = service
+            raise ValueError(f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE[:BYTES]")
+        if colon and not (size.isdigit() and int(size) > 0):
+            raise ValueError(f"WSLAB_ROUTES: {pair!r}: BYTES must be a positive number")
+        table[path] = (service, int(size) if colon else None)
     return table

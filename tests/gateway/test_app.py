@@ -677,6 +677,28 @@ async def test_the_settings_set_routes_origins_and_the_message_size(
         assert (await service.next_envelope()).kind == "close"
 
 
+async def test_a_message_longer_than_its_route_allows_is_refused_before_publishing(
+    redis_url: str, client: redis.Redis
+) -> None:
+    app = create_app(settings(redis_url, routes="/talk=chat:100"))
+    async with run_server(app) as server, FakeService(client, "chat") as service:
+        await wait_ready(server)
+        talker = await connect(server, "/talk")
+        assert (await service.next_envelope()).kind == "open"
+        await talker.send(TEXT, "é".encode() * 51)  # 51 characters, 102 bytes
+        assert json.loads(await talker.recv_text()) == {
+            "type": "error",
+            "code": "too_long",
+            "message": "a message here is at most 100 bytes, not 102; your message was not"
+            " delivered",
+        }
+        await talker.send(TEXT, b"x" * 100)
+        envelope = await service.next_envelope()
+        assert (envelope.kind, envelope.payload) == ("message", "x" * 100)
+        await talker.close()
+        assert (await service.next_envelope()).kind == "close"
+
+
 async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
     async with run_server(create_app(settings(redis_url, max_connections=1))) as server:
         first = await connect(server, "/chat")

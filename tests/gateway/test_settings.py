@@ -23,7 +23,11 @@ VARIABLES = {
     "WSLAB_PORT": ("4502", "port for HTTP and WebSocket (4502: the 2010 demo's)"),
     "REDIS_URL": ("redis://localhost:6379/0", "the Redis server of the bus"),
     "WSLAB_GATEWAY_ID": ("''", "this gateway's id on the bus; empty: gw-<8 random hex digits>"),
-    "WSLAB_ROUTES": ("/chat=chat,/stocks=stocks", "path=service pairs served"),
+    "WSLAB_ROUTES": (
+        "/chat=chat:16384,/stocks=stocks:4096",
+        "PATH=SERVICE[:BYTES] pairs served; BYTES: the largest message the service accepts"
+        " (default: WSLAB_MAX_MESSAGE_SIZE)",
+    ),
     "WSLAB_ORIGINS": ("''", "comma-separated Origin values accepted; empty accepts any"),
     "WSLAB_MAX_CONNECTIONS": ("10000", "WebSocket connections beyond this get 503"),
     "WSLAB_MAX_MESSAGE_SIZE": ("1048576", "largest message accepted from a client, bytes"),
@@ -60,7 +64,7 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         port=4502,
         redis_url="redis://localhost:6379/0",
         gateway_id=settings.gateway_id,
-        routes="/chat=chat,/stocks=stocks",
+        routes="/chat=chat:16384,/stocks=stocks:4096",
         origins="",
         max_connections=10_000,
         max_message_size=1_048_576,
@@ -72,6 +76,7 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         log_level="INFO",
     )
     assert settings.route_table == {"/chat": "chat", "/stocks": "stocks"}
+    assert settings.route_max_sizes == {"/chat": 16_384, "/stocks": 4096}
     assert settings.allowed_origins is None
 
 
@@ -146,6 +151,27 @@ def test_routes_are_path_service_pairs(value: str, routes: dict[str, str]) -> No
 
 
 @pytest.mark.parametrize(
+    ("value", "sizes"),
+    [
+        ("/chat=chat:100", {"/chat": 100}),
+        ("/chat = chat : 100, /stocks=stocks", {"/chat": 100, "/stocks": 1000}),
+        ("/big=big:5000", {"/big": 1000}),
+    ],
+)
+def test_a_route_may_set_its_largest_message_up_to_the_gateway_s(
+    value: str, sizes: dict[str, int]
+) -> None:
+    settings = load({"WSLAB_ROUTES": value, "WSLAB_MAX_MESSAGE_SIZE": "1000"})
+    assert settings.route_max_sizes == sizes
+
+
+@pytest.mark.parametrize("value", ["/chat=chat:", "/chat=chat:0", "/chat=chat:big"])
+def test_a_route_size_that_is_not_a_positive_number_is_an_error(value: str) -> None:
+    with pytest.raises(ValueError, match="BYTES must be a positive number"):
+        Settings(routes=value)
+
+
+@pytest.mark.parametrize(
     ("value", "pair"),
     [
         ("chat=chat", "chat=chat"),
@@ -159,7 +185,7 @@ def test_routes_are_path_service_pairs(value: str, routes: dict[str, str]) -> No
 def test_a_route_that_is_not_a_pair_is_an_error(value: str, pair: str) -> None:
     with pytest.raises(ValueError) as excinfo:
         Settings(routes=value)
-    assert str(excinfo.value) == f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE"
+    assert str(excinfo.value) == f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE[:BYTES]"
 
 
 @pytest.mark.parametrize(
@@ -185,7 +211,7 @@ def test_origins_are_a_comma_separated_set_and_empty_means_any(
         ("WSLAB_MAX_CONNECTIONS", "lots", "WSLAB_MAX_CONNECTIONS: invalid int value: 'lots'"),
         ("WSLAB_MAX_MESSAGE_SIZE", "1.5", "WSLAB_MAX_MESSAGE_SIZE: invalid int value: '1.5'"),
         ("WSLAB_READY_TIMEOUT", "soon", "WSLAB_READY_TIMEOUT: invalid float value: 'soon'"),
-        ("WSLAB_ROUTES", "/chat", "WSLAB_ROUTES: '/chat' is not PATH=SERVICE"),
+        ("WSLAB_ROUTES", "/chat", "WSLAB_ROUTES: '/chat' is not PATH=SERVICE[:BYTES]"),
         ("WSLAB_PORT", "0", "WSLAB_PORT must be positive, not 0"),
     ],
 )
