@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 import docker as docker_sdk
@@ -20,7 +20,8 @@ from testcontainers.compose import DockerCompose
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
-from client import Connection
+import bus
+from client import Connection, connect
 from servicekit import ServiceSettings
 from servicekit.replicas import partition_of
 from tests.integration.conftest import (
@@ -33,7 +34,8 @@ from tests.integration.conftest import (
     until_status,
     wslab_chat,
 )
-from tests.waiting import until, within
+from tests.waiting import HANG, until, within
+from wsdraft import Limits
 
 
 def messages(events: list[Event]) -> list[Event]:
@@ -244,3 +246,54 @@ async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_noth
     first = heard[0]["seq"]
     assert [event["seq"] for event in heard] == list(range(first, first + len(texts)))
     assert [event for event in own if event["type"] == "error"] == []
+
+
+async def test_a_burst_of_a_thousand_clients_talking_at_once_gets_no_bus_down_and_leaves_no_ghost(
+    gateway: Address,
+) -> None:
+    # Each client in a room of its own: the burst is of connections and lines, not fan-out.
+    count = 1_000
+    host, port = gateway
+    patient = Limits(handshake_timeout=HANG, close_timeout=HANG)
+    joined: list[int] = []
+    go = asyncio.Event()
+
+    async def one(number: int) -> None:
+        url = f"ws://{host}:{port}/chat?nick=b{number}&room=burst-{number}"
+        async with connect(url, proxy=None, limits=patient) as ws:
+
+            async def next_of(kind: str) -> Event:
+                while (event := json.loads(await ws.recv()))["type"] != kind:
+                    assert event["type"] != "error", f"client {number} got {event}"
+                return event
+
+            await next_of("members")
+            joined.append(number)
+            await go.wait()
+            await ws.send(f"line {number}")
+            assert (await next_of("message"))["text"] == f"line {number}"
+
+    clients = [asyncio.create_task(one(number)) for number in range(count)]
+    try:
+        await until(
+            lambda: len(joined) == count or any(client.done() for client in clients),
+            f"{count} clients to join their rooms",
+        )
+        go.set()  # Everyone talks in the same instant.
+        await within(asyncio.gather(*clients), f"{count} lines to be said")
+    finally:
+        await bus.cancel_and_wait(set(clients))
+
+    async def burst_rooms() -> list[object]:
+        async with open_chat(gateway, "counter", "burst-count") as ws:
+            await ws.send(json.dumps({"type": "rooms"}))
+            rooms = (await next_event(ws, "rooms"))["rooms"]
+        assert isinstance(rooms, list)
+        return [room for room in rooms if room["room"].startswith("burst-")]
+
+    # Every close reached the chat: no member is left behind (the sweeper is not needed).
+    await until(lambda: _only_counter(burst_rooms()), "the burst's members to leave their rooms")
+
+
+async def _only_counter(rooms: Awaitable[list[object]]) -> bool:
+    return await rooms == [{"room": "burst-count", "members": 1}]
