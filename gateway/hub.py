@@ -49,6 +49,9 @@ logger = logging.getLogger("wslab.gateway")
 
 ALIVE_TTL = 10.0
 """Seconds the alive key lives unless refreshed; it is refreshed every third of that."""
+MAX_RETRIED_CLOSES = 100_000
+"""Close envelopes kept to publish again, at most: a route to a service that never runs
+must not grow the gateway's memory without end."""
 
 
 @dataclass(eq=False)
@@ -96,6 +99,8 @@ class Hub:
         self.subscribers: dict[str, set[Link]] = {}
         self._ids = itertools.count(1)
         self._canaries: dict[str, asyncio.Future[None]] = {}
+        # Close envelopes that reached no service, by connection: retried while alive.
+        self._closes: dict[str, tuple[str, Envelope]] = {}
         self._task: asyncio.Task[None] | None = None
         self._alive: asyncio.Task[None] | None = None
 
@@ -112,10 +117,12 @@ class Hub:
         await self.publisher.aclose()
 
     async def _keep_alive(self) -> None:
-        """Set :func:`bus.gateway_alive_key` with an expiry of ``alive_ttl``, every third of it.
+        """Set :func:`bus.gateway_alive_key` with an expiry of ``alive_ttl``, every third of it,
+        and publish again the close envelopes no service received.
 
         If the gateway dies, the key expires and the services forget its connections
-        (docs/BUS.md, "Presence"). A failure to set it is logged, once until it works again.
+        (docs/BUS.md, "Presence"); while it lives, every close reaches its service some day.
+        A failure to set the key is logged, once until it works again.
         """
         key = gateway_alive_key(self.gateway_id)
         ttl_ms = max(1, round(self.alive_ttl * 1000))
@@ -129,6 +136,7 @@ class Hub:
                 failing = True
             else:
                 failing = False
+                await self._retry_closes()
             await asyncio.sleep(self.alive_ttl / 3)
 
     # Client connections.
@@ -179,18 +187,33 @@ class Hub:
             published_at=now,
         )
         link.next_seq += 1
+        channel = service_channel(link.service)
         try:
-            receivers = await self.publisher.publish(
-                service_channel(link.service), envelope.encode()
-            )
+            receivers = await self.publisher.publish(channel, envelope.encode())
         except RedisError as exc:
             logger.warning("! cannot publish to %s: %s", link.service, exc)
-            self._undelivered(link, kind, "bus_down", "the message bus is unreachable")
+            receivers = None
+        if receivers:
             return
-        if receivers == 0:
+        if kind == "close" and len(self._closes) < MAX_RETRIED_CLOSES:
+            # The service must hear of it some day, or the connection haunts its state.
+            self._closes[envelope.conn] = (channel, envelope)
+        if receivers is None:
+            self._undelivered(link, kind, "bus_down", "the message bus is unreachable")
+        else:
             self._undelivered(
                 link, kind, "unavailable", f"the {link.service} service is not running"
             )
+
+    async def _retry_closes(self) -> None:
+        """Publish again the close envelopes that no service received, until one does."""
+        for conn, (channel, envelope) in list(self._closes.items()):
+            try:
+                receivers = await self.publisher.publish(channel, envelope.encode())
+            except RedisError:
+                return  # Redis is still away: next time.
+            if receivers:
+                del self._closes[conn]
 
     def refuse(self, link: Link, code: str, problem: str) -> None:
         """Tell the client its message was refused before it was published, and why."""

@@ -722,3 +722,16 @@ async def test_a_burst_of_a_thousand_opens_messages_and_closes_reaches_the_servi
         kinds.setdefault(envelope.conn, []).append(envelope.kind)
     assert kinds == {link.id: ["open", "message", "close"] for link in links}
     assert all(connection.written == [] for connection in connections)
+
+
+async def test_a_close_no_service_received_is_published_again_until_one_does(
+    client: redis.Redis,
+) -> None:
+    # The alive key is set, and closes retried, every 0.1 s.
+    async with running_hub(client, alive_ttl=0.3) as hub:
+        connection = FakeConnection()
+        link = await hub.open("late", "/late", "", connection.outbox)
+        await hub.close(link)  # The late service does not run yet: nobody hears of it.
+        async with FakeService(client, "late") as service:
+            envelope = await service.next_envelope()
+    assert (envelope.kind, envelope.conn) == ("close", link.id)
