@@ -297,3 +297,33 @@ async def test_a_burst_of_a_thousand_clients_talking_at_once_gets_no_bus_down_an
 
 async def _only_counter(rooms: Awaitable[list[object]]) -> bool:
     return await rooms == [{"room": "burst-count", "members": 1}]
+
+
+async def test_a_flood_of_one_mebibyte_lines_is_refused_and_costs_a_talker_nothing(
+    gateway: Address,
+) -> None:
+    host, port = gateway
+    flood = "x" * (2**20 - 64)  # Under the gateway's 1 MiB frame limit, over /chat's 16 KiB.
+
+    async def flooder(number: int) -> int:
+        url = f"ws://{host}:{port}/chat?nick=flood{number}&room=flooded"
+        refused = 0
+        async with connect(url, proxy=None) as ws:
+            for _ in range(10):
+                await ws.send(flood)
+            while refused < 10:
+                event = json.loads(await ws.recv())
+                refused += event.get("code") == "too_long"
+        return refused
+
+    async with open_chat(gateway, "talker", "flooded") as talker:
+        flooders = [asyncio.create_task(flooder(number)) for number in range(4)]
+        try:
+            # Within the chat's burst (10), however the lines are spaced: each must be said
+            # while the floods go through the same gateway.
+            for n in range(10):
+                await talker.send(f"line {n}")
+                await next_event(talker, "message", text=f"line {n}")
+            assert await within(asyncio.gather(*flooders), "the floods to be refused") == [10] * 4
+        finally:
+            await bus.cancel_and_wait(set(flooders))
