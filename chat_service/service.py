@@ -45,7 +45,14 @@ from servicekit import (
 )
 
 from . import nicknames
-from .keys import event_key, history_key, seq_key, topic
+from .keys import (
+    conn_nick_key,
+    conn_rooms_key,
+    event_key,
+    history_key,
+    seq_key,
+    topic,
+)
 from .messages import (
     DEFAULT_ROOM,
     ROOM_NAME,
@@ -114,6 +121,36 @@ seq. An envelope handled again, by the replica that took its connection over fro
 died handling it (docs/ARCHITECTURE.md, "Service replicas"), gets the seq of the event it
 made the first time, and nothing is published twice.
 """
+
+
+SAY = """
+local nick = redis.call('GET', KEYS[1])
+if not nick then return 'unknown' end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not_member' end
+local made = redis.call('GET', KEYS[5])
+if made then return tonumber(made) end
+local seq = redis.call('INCR', KEYS[3])
+local event = ARGV[2] .. nick .. ARGV[3] .. string.format('%d', seq) .. ARGV[4]
+redis.call('RPUSH', KEYS[4], event)
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+redis.call('PUBLISH', ARGV[6], event)
+redis.call('SET', KEYS[5], seq, 'EX', ARGV[7])
+return seq
+"""
+"""Says a line in a room in one round trip: checks the speaker, then numbers, keeps and
+publishes the ``message`` event, atomically, once per envelope (as :data:`APPEND` does).
+
+KEYS: the connection's nickname and rooms, the room's seq counter and history list, the
+key recording the event the envelope made. ARGV: the room, the event's text before the
+nickname, between the nickname and the seq, and after the seq
+(:func:`~chat_service.messages.event_template` around :data:`NICK`), how many events to
+keep, the channel, how long to record the event. Returns the event's seq, ``'unknown'``
+if the connection has no nickname (Redis lost it), or ``'not_member'``.
+"""
+
+#: Where the nickname goes in a ``message`` event's template, spliced in by :data:`SAY`:
+#: nicknames use letters, digits, ``_`` and ``-`` only, so JSON needs no escape for them.
+NICK = "\x00nick\x00"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,6 +282,7 @@ class ChatHandlers(Handlers):
         self.event_ttl = event_ttl
         self.buckets: dict[str, TokenBucket] = {}
         self._append: AsyncScript | None = None
+        self._say: AsyncScript | None = None
         self._presence: Presence | None = None
         # Handlers run one at a time; the sweeper waits for the one running, if any, so
         # that a connection is never forgotten half-way through joining a room.
@@ -332,6 +370,10 @@ class ChatHandlers(Handlers):
                 code="rate_limited",
             )
         request = parse(text)
+        if isinstance(request, Say) and request.room is not None:
+            self._check_length(request.text)
+            if await self._say_in(ctx, request.room, request.text):
+                return
         presence = self.presence(ctx.redis)
         nick = await presence.nick(ctx.conn.id)
         if nick is None:
@@ -478,6 +520,28 @@ class ChatHandlers(Handlers):
                 f"texts are at most {self.max_text} characters; this one was not said",
                 code="too_long",
             )
+
+    async def _say_in(self, ctx: Context, room: str, text: str) -> bool:
+        """Say ``text`` in ``room`` in one round trip (:data:`SAY`); False if Redis does not
+        know the connection, which the caller then registers again."""
+        before, after = event_template("message", room=room, nick=NICK, ts=time.time(), text=text)
+        nick_quoted = json.dumps(NICK)[1:-1]
+        head, found, middle = before.partition(nick_quoted)
+        assert found, before
+        if self._say is None:
+            self._say = ctx.redis.register_script(SAY)
+        keys = [conn_nick_key(ctx.conn.id), conn_rooms_key(ctx.conn.id)]
+        keys += [seq_key(room), history_key(room)]
+        keys.append(event_key(ctx.envelope.conn, ctx.envelope.seq, "message", room))
+        channel = bus.topic_channel(topic(room))
+        args: list[str | int] = [room, head, middle, after, self.history, channel, self.event_ttl]
+        result = await self._say(keys=keys, args=args, client=ctx.redis)
+        if result == b"not_member":
+            raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
+        if result == b"unknown":
+            return False
+        logger.debug("> topic %s message %d", topic(room), result)
+        return True
 
     async def _leave_all(
         self, client: Redis, conn: Connection, envelope: bus.Envelope | None = None

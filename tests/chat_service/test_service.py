@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -228,3 +229,56 @@ async def test_a_malformed_envelope_does_not_stop_the_chat(
     await gateway.publish_raw(b'{"v": 1, "kind": "open"}')
     await gateway.publish_raw(b"\x00garbage")
     await join(gateway, "gw-test.1", "alice", seq=1)
+
+
+async def test_a_line_said_in_a_named_room_is_made_once_per_envelope(
+    gateway: FakeGateway,
+) -> None:
+    # Said in a named room, a line takes the one-round-trip script; it is made once too.
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    said = bus.Envelope(
+        kind="message",
+        conn="gw-test.1",
+        seq=7,
+        gateway=gateway.id,
+        path="/chat",
+        query="nick=alice",
+        payload='{"type": "say", "text": "only once", "room": "lobby"}',
+        received_at=0,
+        published_at=0,
+    )
+    await gateway.publish_raw(said.encode())
+    await gateway.publish_raw(said.encode())
+    await gateway.message("gw-test.1", '{"type": "say", "text": "and then", "room": "lobby"}')
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 2, text="only once"
+    )
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 3, text="and then"
+    )
+    assert await gateway.redis.llen("wslab:chat:lobby:history") == 3
+
+
+async def test_a_text_that_looks_like_the_nick_placeholder_is_said_as_it_is(
+    gateway: FakeGateway,
+) -> None:
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    text = "\x00nick\x00 and \\u0000nick\\u0000"
+    await gateway.message("gw-test.1", json.dumps({"type": "say", "text": text, "room": "lobby"}))
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 2, text=text
+    )
+
+
+async def test_a_connection_redis_no_longer_knows_rejoins_when_it_speaks_in_a_named_room(
+    gateway: FakeGateway,
+) -> None:
+    payload = '{"type": "say", "text": "still here?", "room": "lobby"}'
+    await gateway.message("gw-test.1", payload, query="nick=alice")
+    assert await gateway.next() == bus.Subscribe(conn="gw-test.1", topic="chat.lobby")
+    assert without_ts(await gateway.published("chat.lobby")) == event("join", "alice", 1)
+    assert (await gateway.reply("gw-test.1"))["type"] == "history"
+    assert (await gateway.reply("gw-test.1"))["members"] == ["alice"]
+    assert without_ts(await gateway.published("chat.lobby")) == event(
+        "message", "alice", 2, text="still here?"
+    )
