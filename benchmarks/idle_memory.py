@@ -151,10 +151,9 @@ from wsdraft import Limits
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds any one step (starting a process, opening or closing the connections) may take.
 TIMEOUT = 60.0
-#: Handshakes, or requests, in flight at once. Keep it well under 100: redis-py 8's asyncio
-#: connection pool holds at most 100 connections by default, and the gateway publishes each
-#: client's envelope on a connection of its own, so a burst of more than 100 at once makes it
-#: answer "bus_down" (the run checks wslab_undelivered_total).
+#: Handshakes, or requests, in flight at once. The gateway once answered "bus_down" past
+#: about 100 at once (one pooled Redis connection per publish; bus.Publisher batches now);
+#: the run still checks wslab_undelivered_total.
 CONCURRENCY = 50
 SEED = 2010
 #: The Unix time the simulated messages start at (2026-01-01T00:00Z): as many digits as now.
