@@ -118,6 +118,9 @@ async def test_a_message_to_a_stopped_chat_service_is_refused_and_history_surviv
     room = "restart-room"
     chats = containers(stack, docker, "chat")
     async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
+        # Bob's welcome comes before his join, and another chat replica may handle alice:
+        # once she sees him join, he is subscribed and hears her live.
+        await next_event(alice, "join", nick="bob")
         await alice.send("before the stop")
         before = await next_event(bob, "message", text="before the stop")
         async with stopped(*chats):

@@ -76,6 +76,7 @@ async def test_a_chat_line_reaches_another_client_with_the_senders_nick(
     gateway: tuple[str, int],
 ) -> None:
     async with open_chat(gateway, "alice") as alice, open_chat(gateway, "bob") as bob:
+        await next_event(alice, "join", nick="bob")  # He hears her live from now on.
         await alice.send("hello bob")
         heard = await next_event(bob, "message", nick="alice")
         assert (heard["room"], heard["text"]) == ("lobby", "hello bob")
@@ -111,6 +112,7 @@ async def test_readiness_follows_redis_and_chat_works_again_after_it_returns(
 ) -> None:
     redis = docker.containers.get(stack.get_container("redis").ID)
     async with open_chat(gateway, "alice") as alice, open_chat(gateway, "bob") as bob:
+        await next_event(alice, "join", nick="bob")  # He hears her live from now on.
         await alice.send("before the restart")
         before = await next_event(bob, "message", nick="alice", text="before the restart")
         await asyncio.to_thread(redis.stop)
