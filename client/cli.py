@@ -226,6 +226,83 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_reconnect_options(quotes_parser)
     _add_connection_options(quotes_parser)
+
+    bench_parser = commands.add_parser(
+        "bench",
+        help="load a deployment and measure deliveries, latency and loss",
+        description=(
+            "Open N connections to the gateway at URL and run a scenario: chat (N members "
+            "of one new room, some saying lines at --rate; every line is delivered to every "
+            "member) or quotes (N subscribers to --symbols at /stocks). Only what arrives "
+            "after --warmup counts. Prints deliveries per second, latency percentiles, "
+            "lines lost, errors by code and the gateway's own counters from /metrics; "
+            "with --json, one JSON object. Exit 1 if a delivery was lost or an error came."
+        ),
+    )
+    bench_parser.set_defaults(run=run_bench)
+    bench_parser.add_argument("url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502")
+    bench_parser.add_argument("--scenario", choices=["chat", "quotes"], default="chat")
+    bench_parser.add_argument(
+        "--protocol",
+        choices=["draft", "rfc6455"],
+        default="draft",
+        help="the wire protocol (rfc6455 needs the websockets library; default: %(default)s)",
+    )
+    bench_parser.add_argument(
+        "-c",
+        "--connections",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="connections to open (default: %(default)s)",
+    )
+    bench_parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=10.0,
+        metavar="LINES",
+        help="chat: lines per second, all senders together (default: %(default)s)",
+    )
+    bench_parser.add_argument(
+        "--senders",
+        type=_positive_int,
+        metavar="S",
+        help="chat: connections that say lines (default: enough for 4 lines/s each, under"
+        " the chat's rate limit)",
+    )
+    bench_parser.add_argument(
+        "--symbols", nargs="+", metavar="SYMBOL", help="quotes: the symbols (default: '*', all)"
+    )
+    bench_parser.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds measured (default: %(default)s)",
+    )
+    bench_parser.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds before measuring (default: %(default)s)",
+    )
+    bench_parser.add_argument(
+        "--drain",
+        type=_non_negative_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="chat: seconds to wait at most for the last lines (default: %(default)s)",
+    )
+    bench_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=Limits().handshake_timeout,
+        metavar="SECONDS",
+        help="how long opening a connection may take (default: %(default)s)",
+    )
+    _add_connection_options(bench_parser)
     return parser
 
 
@@ -267,6 +344,14 @@ def _positive_float(value: str) -> float:
     number = float(value)
     if not number > 0:
         msg = f"must be positive: {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        msg = f"must be 1 or more: {value}"
         raise argparse.ArgumentTypeError(msg)
     return number
 
@@ -371,6 +456,13 @@ async def run_quotes(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from .quotes_command import run_quotes as quotes
 
     return await quotes(args, env)
+
+
+async def run_bench(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab bench``: see :mod:`client.bench_command`, which imports this module."""
+    from .bench_command import run_bench_command
+
+    return await run_bench_command(args, env)
 
 
 def _load_session(path: str, url: str) -> Session:
