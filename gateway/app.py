@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
-from fastapi import FastAPI, HTTPException, Query, Response, WebSocket
+from fastapi import FastAPI, HTTPException, Query, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
+from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from wsdraft import Limits
 
@@ -128,25 +130,33 @@ def create_app(settings: Settings) -> FastAPI:
 
     max_sizes = settings.route_max_sizes
     for path, service in settings.route_table.items():
-        app.add_api_websocket_route(path, _endpoint(service, max_sizes[path]), name=service)
+        app.router.routes.append(
+            WebSocketRoute(path, Relay(service, max_sizes[path]), name=service)
+        )
     return app
 
 
-def _endpoint(service: str, max_size: int) -> Callable[[WebSocket], Awaitable[None]]:
-    """The endpoint of one route: relay a client's messages to ``service``; one longer than
-    ``max_size`` bytes is refused with ``too_long`` before anything is published."""
+class Relay:
+    """The ASGI application of one route: relays a client's messages to ``service``; one
+    longer than ``max_size`` bytes is refused with ``too_long`` before anything is published.
 
-    async def relay(websocket: WebSocket) -> None:
-        hub: Hub = websocket.app.state.hub
-        await websocket.accept()
-        outbox = websocket.scope["extensions"][OUTBOX]
-        query = websocket.scope["query_string"].decode("latin-1")
-        link = await hub.open(service, websocket.scope["path"], query, outbox)
+    A plain ASGI application rather than a FastAPI endpoint: a connection lives as long as
+    its client, and FastAPI's endpoint machinery (its exit stacks, the WebSocket object)
+    would stay in memory with each (docs/PERFORMANCE.md, "Idle connections").
+    """
+
+    def __init__(self, service: str, max_size: int) -> None:
+        self.service = service
+        self.max_size = max_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub: Hub = scope["app"].state.hub
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        query = scope["query_string"].decode("latin-1")
+        link = await hub.open(self.service, scope["path"], query, scope["extensions"][OUTBOX])
         try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
+            while (message := await receive())["type"] != "websocket.disconnect":
                 text: str | None = message.get("text")
                 data: str | bytes
                 if text is None:
@@ -155,14 +165,11 @@ def _endpoint(service: str, max_size: int) -> Callable[[WebSocket], Awaitable[No
                 else:
                     # n characters are n to 4n bytes: encode only when they may be too many.
                     data = text
-                    size = len(text) if 4 * len(text) <= max_size else len(text.encode())
-                if size > max_size:
-                    hub.refuse(
-                        link, "too_long", f"a message here is at most {max_size} bytes, not {size}"
-                    )
+                    size = len(text) if 4 * len(text) <= self.max_size else len(text.encode())
+                if size > self.max_size:
+                    problem = f"a message here is at most {self.max_size} bytes, not {size}"
+                    hub.refuse(link, "too_long", problem)
                 else:
                     await hub.forward(link, data, message[RECEIVED_AT])
         finally:
             await hub.close(link)
-
-    return relay

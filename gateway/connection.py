@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -154,12 +155,14 @@ class Connection(asyncio.Protocol):
         # Frames the outbox wrote this turn, for the flusher; their total size.
         self.corked: list[bytes] = []
         self.corked_size = 0
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # ASGI messages for the application, and the future it waits on while there are
+        # none: lighter than an asyncio.Queue, which each idle connection would keep.
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.inbox_waiter: asyncio.Future[None] | None = None
         # True once the connection is open, False if it ended before.
         self.opened: asyncio.Future[bool] = self.loop.create_future()
-        # Cleared while the client is slow, for the application's own sends to wait.
-        self.writable = asyncio.Event()
-        self.writable.set()
+        # What the application's own sends wait on while the client is slow.
+        self.drained: asyncio.Future[None] | None = None
         self.read_paused = False
         self.app_started = False
         self.handshake_recorded = False
@@ -205,17 +208,21 @@ class Connection(asyncio.Protocol):
         self.eof_received()
         self.server_state.connections.discard(self)
         self.settings.live.discard(self)
-        self.writable.set()  # Unblock senders: the buffer will never drain now.
+        self._wake_senders()  # The buffer will never drain now.
         self.outbox.clear()
         self._cancel_timer()
 
     def pause_writing(self) -> None:
-        self.writable.clear()
         self.outbox.pause()
 
     def resume_writing(self) -> None:
-        self.writable.set()
+        self._wake_senders()
         self.outbox.resume()
+
+    def _wake_senders(self) -> None:
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_result(None)
+        self.drained = None
 
     def shutdown(self) -> None:
         """Called by uvicorn when the server stops."""
@@ -332,17 +339,22 @@ class Connection(asyncio.Protocol):
             "extensions": {OUTBOX: self.outbox, PROTOCOL: self.protocol},
         }
         self.app_started = True
-        self.queue.put_nowait({"type": "websocket.connect"})
+        self._put({"type": "websocket.connect"})
         task = self.loop.create_task(self._run_asgi(scope))
         self.server_state.tasks.add(task)
         task.add_done_callback(self.server_state.tasks.discard)
+
+    def _put(self, message: dict[str, Any]) -> None:
+        self.inbox.append(message)
+        if self.inbox_waiter is not None and not self.inbox_waiter.done():
+            self.inbox_waiter.set_result(None)
 
     def _deliver(self, message: dict[str, Any]) -> None:
         # When it arrived, not when the application gets to it: a backlog keeps its times.
         message[RECEIVED_AT] = self.settings.clock()
         metrics.MESSAGES_IN.inc()
-        self.queue.put_nowait(message)
-        if not self.read_paused and self.queue.qsize() >= _MAX_QUEUED:
+        self._put(message)
+        if not self.read_paused and len(self.inbox) >= _MAX_QUEUED:
             self.read_paused = True
             self.transport.pause_reading()
 
@@ -361,7 +373,7 @@ class Connection(asyncio.Protocol):
         if self.app_started:
             code = 1000 if closed.clean else 1006
             reason = closed.body.decode(errors="replace")
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
         self._cancel_timer()
 
     def _record_handshake(self, outcome: str, reason: str) -> None:
@@ -390,8 +402,14 @@ class Connection(asyncio.Protocol):
 
     async def receive(self) -> dict[str, Any]:
         """ASGI receive: the next message from the client, then a disconnect."""
-        message = await self.queue.get()
-        if self.read_paused and self.queue.qsize() <= _MAX_QUEUED // 2:
+        while not self.inbox:
+            self.inbox_waiter = self.loop.create_future()
+            try:
+                await self.inbox_waiter
+            finally:
+                self.inbox_waiter = None
+        message = self.inbox.popleft()
+        if self.read_paused and len(self.inbox) <= _MAX_QUEUED // 2:
             self.read_paused = False
             self.transport.resume_reading()
         return message
@@ -418,7 +436,9 @@ class Connection(asyncio.Protocol):
                 wire.send_binary(message["bytes"])
             metrics.MESSAGES_OUT.inc()
             self._flush()
-            await self.writable.wait()
+            if not self.outbox.writable and not self.transport.is_closing():
+                self.drained = self.drained or self.loop.create_future()
+                await self.drained
         elif state is State.OPEN and kind == "websocket.close":
             self.close(message.get("reason") or "", message.get("code", 1000))
         elif state in (State.CLOSING, State.CLOSED):
