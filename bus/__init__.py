@@ -29,7 +29,7 @@ from .messages import (
     decode_command,
     encode_command,
 )
-from .publisher import Publisher
+from .publisher import Overloaded, Publisher
 from .subscriber import Subscriber
 from .tasks import cancel_and_wait
 
@@ -40,6 +40,7 @@ __all__ = [
     "Close",
     "Command",
     "Envelope",
+    "Overloaded",
     "Publisher",
     "Send",
     "Subscribe",

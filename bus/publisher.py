@@ -20,7 +20,11 @@ from redis.exceptions import RedisError
 
 from .tasks import cancel_and_wait
 
-__all__ = ["Publisher"]
+__all__ = ["Overloaded", "Publisher"]
+
+
+class Overloaded(Exception):
+    """Too many messages wait to be published: this one was refused, not queued."""
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,17 @@ class Publisher:
         client: the Redis client; the publisher uses one of its pool's connections at a
             time.
         max_batch: the most messages in one pipeline.
+        max_waiting: the most messages waiting for their pipeline; past it, a publish fails
+            at once with :class:`Overloaded`, so that a Redis slower than the load never
+            makes the wait, or the memory, grow without end.
     """
 
-    def __init__(self, client: Redis, *, max_batch: int = 1000) -> None:
-        if max_batch < 1:
-            raise ValueError("max_batch must be at least 1")
+    def __init__(self, client: Redis, *, max_batch: int = 1000, max_waiting: int = 100_000) -> None:
+        if max_batch < 1 or max_waiting < 1:
+            raise ValueError("max_batch and max_waiting must be at least 1")
         self.client = client
         self.max_batch = max_batch
+        self.max_waiting = max_waiting
         self._pending: list[_Pending] = []
         self._scheduled = False
         # The pipeline awaiting Redis's answer: one at a time keeps the messages in order.
@@ -54,11 +62,14 @@ class Publisher:
 
         Returns:
             A future of the number of subscribers that received it (``PUBLISH``'s answer),
-            or of the :class:`~redis.exceptions.RedisError` that kept it from Redis.
-            Messages are published in the order of the calls, one pipeline after the
-            other.
+            or of the :class:`~redis.exceptions.RedisError` that kept it from Redis, or of
+            :class:`Overloaded` if ``max_waiting`` messages wait already. Messages are
+            published in the order of the calls, one pipeline after the other.
         """
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if len(self._pending) >= self.max_waiting:
+            future.set_exception(Overloaded(f"{len(self._pending)} messages wait to be published"))
+            return future
         self._pending.append(_Pending(channel, data, future))
         self._schedule()
         return future

@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
                     max_connections=settings.max_connections,
                     slow_write_buffer=settings.slow_write_buffer,
                     max_write_buffer=settings.max_write_buffer,
+                    overloaded=lambda: hub.overloaded,
                 )
             }
         finally:

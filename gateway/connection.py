@@ -114,6 +114,7 @@ class ConnectionSettings:
         clock: the Unix time, read when a message arrives: ``received_at`` in the ASGI
             ``websocket.receive`` message.
         flusher: writes the frames the outboxes gathered, once per event-loop turn.
+        overloaded: True when the gateway sheds load: new connections are answered 503.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -125,6 +126,7 @@ class ConnectionSettings:
     live: set[Connection] = field(default_factory=set)
     clock: Callable[[], float] = time.time
     flusher: Flusher = field(default_factory=Flusher)
+    overloaded: Callable[[], bool] = lambda: False
 
 
 class Connection(asyncio.Protocol):
@@ -312,10 +314,11 @@ class Connection(asyncio.Protocol):
 
     def _start_app(self, request: Request) -> None:
         assert self.wire is not None
-        if len(self.settings.live) > self.settings.max_connections:
-            reason = f"the server is full ({self.settings.max_connections} connections)"
+        refusal = self._refusal()
+        if refusal is not None:
+            reason, label = refusal
             self.wire.reject(503, reason, [("Retry-After", "5")])
-            self._record_handshake("rejected", "503")
+            self._record_handshake("rejected", label)
             self._flush()
             return
         path, _, query = request.resource.partition("?")
@@ -348,6 +351,14 @@ class Connection(asyncio.Protocol):
         self.inbox.append(message)
         if self.inbox_waiter is not None and not self.inbox_waiter.done():
             self.inbox_waiter.set_result(None)
+
+    def _refusal(self) -> tuple[str, str] | None:
+        """Why a new connection must wait (its 503's reason and metric label), if it must."""
+        if len(self.settings.live) > self.settings.max_connections:
+            return f"the server is full ({self.settings.max_connections} connections)", "503"
+        if self.settings.overloaded():
+            return "the server is overloaded; try again later", "overloaded"
+        return None
 
     def _deliver(self, message: dict[str, Any]) -> None:
         # When it arrived, not when the application gets to it: a backlog keeps its times.

@@ -26,6 +26,7 @@ from bus import (
     Canary,
     Close,
     Envelope,
+    Overloaded,
     Publisher,
     Send,
     Subscribe,
@@ -77,6 +78,8 @@ class Hub:
         gateway_id: this gateway's id on the bus.
         ready_timeout: how long :meth:`ready` waits for its canary.
         alive_ttl: the expiry of :func:`bus.gateway_alive_key`, in seconds; it is set every third.
+        max_waiting: envelopes that may wait to be published; past it, a client's message
+            is refused with ``overloaded``, and from half of it new connections are.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Hub:
         *,
         ready_timeout: float,
         alive_ttl: float = ALIVE_TTL,
+        max_waiting: int = 100_000,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
@@ -93,7 +97,7 @@ class Hub:
         self.ready_timeout = ready_timeout
         self.alive_ttl = alive_ttl
         self.subscriber = Subscriber(client, self._on_bus_message)
-        self.publisher = Publisher(client)
+        self.publisher = Publisher(client, max_waiting=max_waiting)
         self.links: dict[str, Link] = {}
         # Local connections subscribed to each topic channel.
         self.subscribers: dict[str, set[Link]] = {}
@@ -188,8 +192,11 @@ class Hub:
         )
         link.next_seq += 1
         channel = service_channel(link.service)
+        overloaded = False
         try:
             receivers = await self.publisher.publish(channel, envelope.encode())
+        except Overloaded:
+            receivers, overloaded = None, True
         except RedisError as exc:
             logger.warning("! cannot publish to %s: %s", link.service, exc)
             receivers = None
@@ -198,20 +205,28 @@ class Hub:
         if kind == "close" and len(self._closes) < MAX_RETRIED_CLOSES:
             # The service must hear of it some day, or the connection haunts its state.
             self._closes[envelope.conn] = (channel, envelope)
-        if receivers is None:
+        if overloaded:
+            self._undelivered(link, kind, "overloaded", "the gateway is overloaded")
+        elif receivers is None:
             self._undelivered(link, kind, "bus_down", "the message bus is unreachable")
         else:
             self._undelivered(
                 link, kind, "unavailable", f"the {link.service} service is not running"
             )
 
+    @property
+    def overloaded(self) -> bool:
+        """True while half of ``max_waiting`` envelopes or more wait to be published: new
+        connections are refused, so that those already open keep being served."""
+        return self.publisher.waiting >= self.publisher.max_waiting // 2
+
     async def _retry_closes(self) -> None:
         """Publish again the close envelopes that no service received, until one does."""
         for conn, (channel, envelope) in list(self._closes.items()):
             try:
                 receivers = await self.publisher.publish(channel, envelope.encode())
-            except RedisError:
-                return  # Redis is still away: next time.
+            except (RedisError, Overloaded):
+                return  # Redis is still away, or busy: next time.
             if receivers:
                 del self._closes[conn]
 

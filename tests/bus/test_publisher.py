@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from bus import Publisher
+from bus import Overloaded, Publisher
 from tests.waiting import within
 
 
@@ -88,3 +88,16 @@ async def test_closing_fails_what_waits(client: redis.Redis) -> None:
     for future in futures:
         with pytest.raises(RedisError):
             await future
+
+
+async def test_past_max_waiting_a_publish_fails_at_once_as_overloaded(
+    client: redis.Redis,
+) -> None:
+    publisher = Publisher(client, max_waiting=3)
+    futures = [publisher.publish("nobody", "x") for _ in range(5)]
+    for future in futures[3:]:
+        assert future.done()
+        with pytest.raises(Overloaded):
+            future.result()
+    assert await asyncio.gather(*futures[:3]) == [0, 0, 0]
+    await publisher.aclose()

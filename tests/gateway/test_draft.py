@@ -273,6 +273,16 @@ async def test_connections_beyond_max_connections_get_503_with_retry_after(seen:
         await seen.get()
 
 
+async def test_an_overloaded_server_answers_new_connections_503(seen: Seen) -> None:
+    async with run_server(make_app(seen, ConnectionSettings(overloaded=lambda: True))) as server:
+        before = handshakes("rejected", "overloaded")
+        response = await http_exchange(server.host, server.port, request_for(server, "/echo"))
+        assert response.status == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.body == b"the server is overloaded; try again later\n"
+        assert handshakes("rejected", "overloaded") == before + 1
+
+
 # The HELLO exchange and its deadline.
 
 

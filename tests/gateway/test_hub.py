@@ -127,6 +127,7 @@ async def running_hub(
     *,
     ready_timeout: float = HANG,
     alive_ttl: float = ALIVE_TTL,
+    max_waiting: int = 100_000,
 ) -> AsyncIterator[Hub]:
     """A started hub, reading its command channel."""
     hub = Hub(
@@ -134,6 +135,7 @@ async def running_hub(
         gateway_id,
         ready_timeout=ready_timeout,
         alive_ttl=alive_ttl,
+        max_waiting=max_waiting,
     )
     await hub.start()
     try:
@@ -735,3 +737,30 @@ async def test_a_close_no_service_received_is_published_again_until_one_does(
         async with FakeService(client, "late") as service:
             envelope = await service.next_envelope()
     assert (envelope.kind, envelope.conn) == ("close", link.id)
+
+
+async def test_an_overloaded_hub_refuses_messages_with_overloaded_and_says_it_is(
+    client: redis.Redis, service: FakeService
+) -> None:
+    async with running_hub(client, max_waiting=4) as hub:
+        connection = FakeConnection()
+        link = await hub.open("chat", "/chat", "", connection.outbox)
+        await service.next_envelope()
+        # Four wait in the same turn; two more are refused at once.
+        await asyncio.gather(*(hub.forward(link, f"line {n}", time.time()) for n in range(6)))
+        refused = [decode_json(frames) for frames in connection.written]
+        assert [error["code"] for error in refused] == ["overloaded", "overloaded"]
+        assert [(await service.next_envelope()).payload for _ in range(4)] == [
+            f"line {n}" for n in range(4)
+        ]
+
+
+async def test_a_hub_is_overloaded_from_half_its_waiting_envelopes(client: redis.Redis) -> None:
+    hub = Hub(client, GATEWAY, ready_timeout=HANG, max_waiting=4)
+    waiting = [hub.publisher.publish("nobody", "x")]
+    assert not hub.overloaded
+    waiting.append(hub.publisher.publish("nobody", "x"))
+    assert hub.overloaded
+    await asyncio.gather(*waiting)
+    assert not hub.overloaded
+    await hub.publisher.aclose()
