@@ -14,7 +14,7 @@ const FOLLOW_SLACK = 48;
  * Errors after which the text just sent is put back in the message box, to send again, if
  * they come within RESTORE_MS of it (errors do not say which message they answer).
  */
-const RESTORE_ON = new Set(["too_long", "rate_limited", "unavailable", "bus_down", "no_such_member"]);
+const RESTORE_ON = new Set(["too_long", "rate_limited", "unavailable", "bus_down", "overloaded", "no_such_member"]);
 const RESTORE_MS = 3000;
 
 export class ChatView {

@@ -23,6 +23,7 @@ export const NAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 export const ERROR_TEXTS = Object.freeze({
   unavailable: "The service is not running right now: what you sent was not delivered. Try again in a moment.",
   bus_down: "The server cannot reach its message bus: what you sent was not delivered. Try again in a moment.",
+  overloaded: "The server is overloaded: what you sent was not delivered. Try again in a moment.",
   bad_request: "The server did not understand that request.",
   bad_json: "A message starting with { must be valid JSON: nothing was said.",
   not_member: "You are not in that room: join it first.",
