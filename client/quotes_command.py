@@ -41,7 +41,7 @@ from .services import Conversation, Drop, Resume, open_resumed, stay_connected
 __all__ = ["run_quotes"]
 
 # Errors of the gateway rather than of the request: worth subscribing again later.
-_TRANSIENT = frozenset({"unavailable", "bus_down"})
+_TRANSIENT = frozenset({"unavailable", "bus_down", "overloaded"})
 
 _HIDE_CURSOR, _SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 
@@ -166,9 +166,9 @@ class LiveTable(Output):
 class QuoteFeed(Conversation):
     """Subscribes on each connection and shows the quotes that arrive.
 
-    An error from the service ends the command, except ``unavailable`` and ``bus_down``
-    once a subscription went through: then the service may be back soon, and the feed
-    reconnects as after a drop.
+    An error from the service ends the command, except ``unavailable``, ``bus_down`` and
+    ``overloaded`` once a subscription went through: then the service (or the gateway)
+    may be back soon, and the feed reconnects as after a drop.
     """
 
     def __init__(self, resume: Resume, board: Board, output: Output) -> None:
