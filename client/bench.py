@@ -2,10 +2,11 @@
 
 Two scenarios, over either protocol (the draft or RFC 6455; the caller opens sockets):
 
-- ``chat``: N connections join one room of their own; S of them say lines at a total rate,
-  each line carrying the time it was sent; every member receives every line, so a line
-  said is N deliveries. Loss is what never arrived, once the sending stopped and the
-  deliveries drained.
+- ``chat``: N connections join one room of their own; once each has heard a probe line
+  (the gateway subscribes to a new room as its first member joins), S of them say lines
+  at a total rate, each line carrying the time it was sent; every member receives every
+  line, so a line said is N deliveries. Loss is what never arrived, once the sending
+  stopped and the deliveries drained.
 - ``quotes``: N connections subscribe to symbols at ``/stocks``; a delivery is a quote,
   its latency measured from the ``ts`` the stock service gave it. A jump in a symbol's
   ``seq`` counts the quotes skipped (conflated for a slow client).
@@ -34,6 +35,8 @@ Scenario = Literal["chat", "quotes"]
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 #: Connections opened at once.
 CONCURRENCY = 50
+#: Seconds the chat scenario waits for every member to hear the room before measuring.
+PRIME_TIMEOUT = 30.0
 
 
 class Socket(Protocol):
@@ -219,8 +222,11 @@ async def run_bench(
     marker = f"bench {secrets.token_hex(3)} "
     room = "bench-" + marker.split()[1]
     expected: int | None = None
+    primed: list[asyncio.Event] = []
     try:
-        await _open(options, opener, tally, sockets, tasks, marker, room, clock)
+        await _open(options, opener, tally, sockets, tasks, primed, marker, room, clock)
+        if options.scenario == "chat":
+            await _prime(sockets[0], marker, room, primed, clock)
         tally.since = clock() + options.warmup
         end = tally.since + options.duration
         senders = []
@@ -273,14 +279,16 @@ async def _open(
     tally: Tally,
     sockets: list[Socket],
     tasks: list[asyncio.Task[None]],
+    primed: list[asyncio.Event],
     marker: str,
     room: str,
     clock: Callable[[], float],
 ) -> None:
     """Open the connections, ``CONCURRENCY`` at a time, each read by a task, until each
-    has joined its room or subscribed."""
+    has joined its room or subscribed; ``primed`` gets an event per connection, set once
+    it receives what is measured."""
     semaphore = asyncio.Semaphore(CONCURRENCY)
-    ready: list[asyncio.Event] = []
+    joined: list[asyncio.Event] = []
 
     async def open_one(number: int) -> None:
         if options.scenario == "chat":
@@ -290,17 +298,38 @@ async def _open(
         async with semaphore:
             socket = await opener(url)
         sockets.append(socket)
-        event = asyncio.Event()
-        ready.append(event)
-        tasks.append(
-            asyncio.create_task(_read(socket, options.scenario, tally, marker, event, clock))
-        )
+        events = (asyncio.Event(), asyncio.Event())
+        joined.append(events[0])
+        primed.append(events[1])
+        reader = _read(socket, options.scenario, tally, marker, *events, clock)
+        tasks.append(asyncio.create_task(reader))
         if options.scenario == "quotes":
             await socket.send(json.dumps({"type": "subscribe", "symbols": list(options.symbols)}))
 
     await asyncio.gather(*(open_one(number) for number in range(options.connections)))
-    for event in ready:
+    for event in joined:
         await event.wait()
+
+
+async def _prime(
+    socket: Socket, marker: str, room: str, primed: list[asyncio.Event], clock: Callable[[], float]
+) -> None:
+    """Say probe lines until every connection heard one live.
+
+    The gateway subscribes to a new room's channel when its first member joins, and misses
+    what is published before the subscription takes effect (docs/BUS.md, "Delivery"): the
+    measure starts once every member is known to hear the room.
+    """
+    try:
+        async with asyncio.timeout(PRIME_TIMEOUT):
+            while not all(event.is_set() for event in primed):
+                text = f"{marker}probe 0 {clock()!r}"
+                await socket.send(json.dumps({"type": "say", "room": room, "text": text}))
+                await asyncio.sleep(0.25)  # 4 lines a second: under the chat's rate limit.
+    except TimeoutError:
+        heard = sum(event.is_set() for event in primed)
+        msg = f"only {heard} of {len(primed)} connections heard the room in {PRIME_TIMEOUT:g} s"
+        raise RuntimeError(msg) from None
 
 
 async def _read(
@@ -308,7 +337,8 @@ async def _read(
     scenario: Scenario,
     tally: Tally,
     marker: str,
-    ready: asyncio.Event,
+    joined: asyncio.Event,
+    primed: asyncio.Event,
     clock: Callable[[], float],
 ) -> None:
     """Count what ``socket`` receives until it closes or the run ends."""
@@ -321,9 +351,13 @@ async def _read(
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "error":
                 tally.errors[str(message.get("code"))] += 1
-            elif kind == ("members" if scenario == "chat" else "subscribed"):
-                ready.set()
+            elif kind == "members":
+                joined.set()
+            elif kind == "subscribed":
+                joined.set()
+                primed.set()
             elif kind == "message" and str(message.get("text", "")).startswith(marker):
+                primed.set()
                 tally.delivered(float(message["text"].rsplit(" ", 1)[1]), now)
             elif kind == "quote":
                 symbol, seq = message["symbol"], message["seq"]
@@ -336,7 +370,8 @@ async def _read(
         raise
     except Exception:
         tally.errors["connection_closed"] += 1
-        ready.set()
+        joined.set()
+        primed.set()
 
 
 async def _say(

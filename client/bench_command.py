@@ -43,13 +43,16 @@ async def run_bench_command(args: argparse.Namespace, env: Environment) -> ExitS
         warmup=args.warmup,
         drain=args.drain,
     )
-    report = await run_bench(
-        options,
-        _opener(args),
-        protocol=args.protocol,
-        progress=_progress(env.stderr) if env.stderr.isatty() else None,
-        metrics=lambda: asyncio.to_thread(_gateway_counters, base),
-    )
+    try:
+        report = await run_bench(
+            options,
+            _opener(args),
+            protocol=args.protocol,
+            progress=_progress(env.stderr) if env.stderr.isatty() else None,
+            metrics=lambda: asyncio.to_thread(_gateway_counters, base),
+        )
+    except RuntimeError as exc:  # The room was never heard: nothing can be measured.
+        raise CommandError(ExitStatus.ERROR, str(exc)) from None
     if args.json:
         print(json.dumps(report.to_json()), file=env.stdout)
     else:

@@ -182,6 +182,21 @@ async def next_event(
         raise Hang(f"{exc}; received meanwhile: {skipped}") from None
 
 
+async def until_heard(ws: Connection, text: str) -> None:
+    """Say ``text`` every second until it comes back live.
+
+    The gateway subscribes to a room's channel when its first member there joins, and
+    misses what is published before that takes effect (docs/BUS.md, "Delivery"): once a
+    line comes back, ``ws`` hears the room live.
+    """
+    saying = asyncio.create_task(keep_saying(ws, text))
+    try:
+        await next_event(ws, "message", text=text)
+    finally:
+        saying.cancel()
+        await asyncio.gather(saying, return_exceptions=True)
+
+
 async def keep_saying(ws: Connection, text: str) -> None:
     """Say ``text`` every second, as a person told "unavailable" would, until cancelled."""
     while True:

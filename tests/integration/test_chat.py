@@ -31,6 +31,7 @@ from tests.integration.conftest import (
     keep_saying,
     next_event,
     open_chat,
+    until_heard,
     until_status,
     wslab_chat,
 )
@@ -265,16 +266,20 @@ async def test_a_burst_of_a_thousand_clients_talking_at_once_gets_no_bus_down_an
         url = f"ws://{host}:{port}/chat?nick=b{number}&room=burst-{number}"
         async with connect(url, proxy=None, limits=patient) as ws:
 
-            async def next_of(kind: str) -> Event:
-                while (event := json.loads(await ws.recv()))["type"] != kind:
+            async def next_of(kind: str, **fields: object) -> Event:
+                """The next event of ``kind`` with ``fields``; none may be an error."""
+                while True:
+                    event = json.loads(await ws.recv())
                     assert event["type"] != "error", f"client {number} got {event}"
-                return event
+                    if event["type"] == kind and fields.items() <= event.items():
+                        return event
 
             await next_of("members")
+            await until_heard(ws, f"probe {number}")  # A second probe may still come.
             joined.append(number)
             await go.wait()
             await ws.send(f"line {number}")
-            assert (await next_of("message"))["text"] == f"line {number}"
+            await next_of("message", text=f"line {number}")
 
     clients = [asyncio.create_task(one(number)) for number in range(count)]
     try:
@@ -320,11 +325,12 @@ async def test_a_flood_of_one_mebibyte_lines_is_refused_and_costs_a_talker_nothi
         return refused
 
     async with open_chat(gateway, "talker", "flooded") as talker:
+        await until_heard(talker, "can you hear me?")
         flooders = [asyncio.create_task(flooder(number)) for number in range(4)]
         try:
-            # Within the chat's burst (10), however the lines are spaced: each must be said
-            # while the floods go through the same gateway.
-            for n in range(10):
+            # Within what the chat's burst (10) has left, however the lines are spaced:
+            # each must be said while the floods go through the same gateway.
+            for n in range(5):
                 await talker.send(f"line {n}")
                 await next_event(talker, "message", text=f"line {n}")
             assert await within(asyncio.gather(*flooders), "the floods to be refused") == [10] * 4
