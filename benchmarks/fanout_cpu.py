@@ -34,6 +34,7 @@ from idle_memory import (
     cpu_time,
     draft_opener,
     free_port,
+    gateway_env,
     pin,
     quote_texts,
     raise_open_files,
@@ -66,14 +67,7 @@ class Result:
 
 async def measure(protocol: str, args: argparse.Namespace, url: str, core: int) -> Result:
     port = free_port()
-    env = dict(
-        os.environ,
-        WSLAB_HOST="127.0.0.1",
-        WSLAB_PORT=str(port),
-        REDIS_URL=url,
-        WSLAB_GATEWAY_ID=f"gw-fanout-{protocol}",
-        WSLAB_LOG_LEVEL="WARNING",
-    )
+    env = gateway_env(port, url, f"gw-fanout-{protocol}")
     base = f"ws://127.0.0.1:{port}/stocks"
     opener = draft_opener(base) if protocol == "draft" else rfc6455_opener(base)
     opened: list[Peer] = []

@@ -677,21 +677,26 @@ class GatewayResult:
     trace: list[str]
 
 
+def gateway_env(port: int, url: str, gateway_id: str) -> dict[str, str]:
+    """The environment of a ``python -m gateway`` on loopback ``port`` with Redis at ``url``."""
+    return dict(
+        os.environ,
+        WSLAB_HOST="127.0.0.1",
+        WSLAB_PORT=str(port),
+        REDIS_URL=url,
+        WSLAB_GATEWAY_ID=gateway_id,
+        WSLAB_LOG_LEVEL="WARNING",
+    )
+
+
 async def measure_gateway(
     protocol: str, args: argparse.Namespace, url: str, core: int, log: IO[bytes]
 ) -> GatewayResult:
     """Measure one protocol's connections against a fresh ``python -m gateway``."""
     n, warmup = args.connections, args.warmup_connections
     port = free_port()
-    env = dict(
-        os.environ,
-        WSLAB_HOST="127.0.0.1",
-        WSLAB_PORT=str(port),
-        REDIS_URL=url,
-        WSLAB_GATEWAY_ID=f"gw-bench-{protocol}",
-        WSLAB_LOG_LEVEL="WARNING",
-        WSLAB_MAX_CONNECTIONS=str(max(10_000, n + warmup + 10)),
-    )
+    env = gateway_env(port, url, f"gw-bench-{protocol}")
+    env["WSLAB_MAX_CONNECTIONS"] = str(max(10_000, n + warmup + 10))
     command = [sys.executable, "-m", "gateway"]
     trace_dir = Path(tempfile.mkdtemp(prefix="idle-memory-")) if args.tracemalloc else None
     trace_file = Path(trace_dir or ".") / "trace.json"

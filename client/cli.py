@@ -295,13 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat: seconds to wait at most for the last lines (default: %(default)s)",
     )
     bench_parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    bench_parser.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=Limits().handshake_timeout,
-        metavar="SECONDS",
-        help="how long opening a connection may take (default: %(default)s)",
-    )
+    _add_timeout_option(bench_parser)
     _add_connection_options(bench_parser)
     return parser
 
@@ -312,6 +306,10 @@ def _add_reconnect_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit when the connection drops instead of reconnecting",
     )
+    _add_timeout_option(parser)
+
+
+def _add_timeout_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=_positive_float,

@@ -178,23 +178,37 @@ async def test_a_closed_connection_is_forgotten(gateway: FakeGateway) -> None:
     assert all([await gateway.redis.ttl(key) > 0 for key in records])
 
 
-async def test_an_envelope_handled_twice_makes_its_room_event_once(gateway: FakeGateway) -> None:
+@pytest.mark.parametrize(
+    ("said", "then"),
+    [
+        pytest.param("only once", "and then", id="first room"),
+        # Said in a named room, a line takes the one-round-trip script; made once too.
+        pytest.param(
+            '{"type": "say", "text": "only once", "room": "lobby"}',
+            '{"type": "say", "text": "and then", "room": "lobby"}',
+            id="named room",
+        ),
+    ],
+)
+async def test_an_envelope_handled_twice_makes_its_room_event_once(
+    gateway: FakeGateway, said: str, then: str
+) -> None:
     # As when a replica dies handling it and the one taking over handles it again.
     await join(gateway, "gw-test.1", "alice", seq=1)
-    said = bus.Envelope(
+    envelope = bus.Envelope(
         kind="message",
         conn="gw-test.1",
         seq=7,
         gateway=gateway.id,
         path="/chat",
         query="nick=alice",
-        payload="only once",
+        payload=said,
         received_at=0,
         published_at=0,
     )
-    await gateway.publish_raw(said.encode())
-    await gateway.publish_raw(said.encode())
-    await gateway.message("gw-test.1", "and then")
+    await gateway.publish_raw(envelope.encode())
+    await gateway.publish_raw(envelope.encode())
+    await gateway.message("gw-test.1", then)
     assert without_ts(await gateway.published("chat.lobby")) == event(
         "message", "alice", 2, text="only once"
     )
@@ -229,34 +243,6 @@ async def test_a_malformed_envelope_does_not_stop_the_chat(
     await gateway.publish_raw(b'{"v": 1, "kind": "open"}')
     await gateway.publish_raw(b"\x00garbage")
     await join(gateway, "gw-test.1", "alice", seq=1)
-
-
-async def test_a_line_said_in_a_named_room_is_made_once_per_envelope(
-    gateway: FakeGateway,
-) -> None:
-    # Said in a named room, a line takes the one-round-trip script; it is made once too.
-    await join(gateway, "gw-test.1", "alice", seq=1)
-    said = bus.Envelope(
-        kind="message",
-        conn="gw-test.1",
-        seq=7,
-        gateway=gateway.id,
-        path="/chat",
-        query="nick=alice",
-        payload='{"type": "say", "text": "only once", "room": "lobby"}',
-        received_at=0,
-        published_at=0,
-    )
-    await gateway.publish_raw(said.encode())
-    await gateway.publish_raw(said.encode())
-    await gateway.message("gw-test.1", '{"type": "say", "text": "and then", "room": "lobby"}')
-    assert without_ts(await gateway.published("chat.lobby")) == event(
-        "message", "alice", 2, text="only once"
-    )
-    assert without_ts(await gateway.published("chat.lobby")) == event(
-        "message", "alice", 3, text="and then"
-    )
-    assert await gateway.redis.llen("wslab:chat:lobby:history") == 3
 
 
 async def test_a_text_that_looks_like_the_nick_placeholder_is_said_as_it_is(
