@@ -34,8 +34,7 @@ from .connection import Connection, connect
 from .display import format_message
 from .exceptions import ConnectionClosed
 from .network import ProxySetting, make_ssl_context
-from .replay import Opener, format_result, join_url, play
-from .session import Recorder, Session, SessionError, load_session
+from .session import Recorder
 
 __all__ = ["Environment", "ExitStatus", "format_message", "main"]
 
@@ -127,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Play session files (docs/SESSIONS.md) one after the other against the server at "
             "--url: open each session's connections, send what it sends at its recorded "
             "times, wait for the replies it expects. Prints one line per session, and what "
-            "failed. Exits 0 if every expectation was met: 1 one was not, 2 usage or bad "
-            "session file, 3 cannot connect, 4 handshake failed, 5 timed out opening."
+            "failed. With --copies N, plays N copies of each session at once, each with "
+            "nicknames and rooms of its own, and prints a summary: copies passed, failures "
+            "grouped by step, step latencies. Exits 0 if every expectation was met: 1 one "
+            "was not, 2 usage or bad session file, 3 cannot connect, 4 handshake failed, "
+            "5 timed out opening."
         ),
     )
     replay_parser.set_defaults(run=run_replay)
@@ -158,6 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
         default=Limits().handshake_timeout,
         metavar="SECONDS",
         help="how long opening a connection may take (default: %(default)s)",
+    )
+    replay_parser.add_argument(
+        "--copies",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="play N copies of each session at once, with nicknames and rooms of their own, "
+        "and summarise them (default: 1, reported as a line)",
+    )
+    replay_parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        metavar="C",
+        help="with --copies: play at most C copies at a time (default: N, at most 50)",
+    )
+    replay_parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each session's summary as one JSON object per line, even for one copy",
     )
     _add_connection_options(replay_parser)
 
@@ -424,22 +445,10 @@ def _write_recording(path: str, recorder: Recorder) -> None:
 
 
 async def run_replay(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    """``wslab replay``: play each session, print how it went."""
-    sessions = [_load_session(path, args.url) for path in args.sessions]
-    status = ExitStatus.SUCCESS
-    for session in sessions:
-        result = await play(
-            session,
-            args.url,
-            _replay_opener(args, session),
-            speed=args.speed,
-            timeout=args.timeout,
-        )
-        env.stdout.write("".join(line + "\n" for line in format_result(result)))
-        env.stdout.flush()
-        if not result.ok:
-            status = ExitStatus.ERROR
-    return status
+    """``wslab replay``: see :mod:`client.replay_command`, which imports this module."""
+    from .replay_command import run_replay_command
+
+    return await run_replay_command(args, env)
 
 
 async def run_chat(args: argparse.Namespace, env: Environment) -> ExitStatus:
@@ -463,42 +472,21 @@ async def run_bench(args: argparse.Namespace, env: Environment) -> ExitStatus:
     return await run_bench_command(args, env)
 
 
-def _load_session(path: str, url: str) -> Session:
-    """Load a session and check its URLs, so that a bad file stops ``replay`` before it plays."""
-    try:
-        session = load_session(path)
-    except SessionError as exc:
-        raise CommandError(ExitStatus.USAGE, str(exc)) from None
-    for name, resource in session.connections.items():
-        try:
-            parse_uri(join_url(url, resource))
-        except InvalidURI as exc:
-            message = f"{path}: connection {name!r}: {exc}"
-            raise CommandError(ExitStatus.USAGE, message) from None
-    return session
-
-
-# Messages a replayed connection buffers before it stops reading: plenty, so that a server
-# streaming to one connection while the player waits on another never sees a slow reader.
-_REPLAY_QUEUE = 4096
-
-
-def _replay_opener(args: argparse.Namespace, session: Session) -> Opener:
-    async def open_connection(name: str, url: str) -> Connection:
-        try:
-            return await _open(url, args, timeout=args.open_timeout, max_queue=_REPLAY_QUEUE)
-        except CommandError as exc:
-            message = f"{session.source}: connection {name!r}: {exc}"
-            raise CommandError(exc.status, message) from None
-
-    return open_connection
-
-
 async def _open(
-    url: str, args: argparse.Namespace, *, timeout: float, max_queue: int = 16
+    url: str,
+    args: argparse.Namespace,
+    *,
+    timeout: float,
+    max_queue: int = 16,
+    context: ssl.SSLContext | None = None,
 ) -> Connection:
+    """Open a connection to ``url`` with the options of ``args``; raise a CommandError.
+
+    ``context`` is the TLS context made from ``args``, for a caller opening many
+    connections: making one loads the system's CAs, about 50 ms that block the event loop.
+    """
     proxy: ProxySetting = None if args.no_proxy else (args.proxy or True)
-    context = make_ssl_context(cafile=args.cacert, insecure=args.insecure)
+    context = context or make_ssl_context(cafile=args.cacert, insecure=args.insecure)
     try:
         return await connect(
             url,

@@ -19,7 +19,17 @@ from .display import format_message, shorten
 from .exceptions import ConnectionClosed
 from .session import Expect, Send, Session, Step
 
-__all__ = ["Failure", "Opener", "Peer", "SessionResult", "format_result", "join_url", "play"]
+__all__ = [
+    "Failure",
+    "Opener",
+    "Peer",
+    "SessionResult",
+    "describe_arrivals",
+    "describe_step",
+    "format_result",
+    "join_url",
+    "play",
+]
 
 #: How many of the messages that did not match a failed expectation the report shows.
 SHOWN_MESSAGES = 3
@@ -59,12 +69,17 @@ class Failure:
 
 @dataclass(frozen=True)
 class SessionResult:
-    """How playing a session went: ``passed`` steps succeeded in ``elapsed`` seconds."""
+    """How playing a session went: ``passed`` steps succeeded in ``elapsed`` seconds.
+
+    ``timings`` has the seconds each passed step took, in order: from its start (after its
+    ``at``, if any) until its message was sent or its expectation met.
+    """
 
     session: Session
     passed: int
     elapsed: float
     failure: Failure | None = None
+    timings: tuple[float, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -100,7 +115,7 @@ async def play(
     loop = asyncio.get_running_loop()
     started = loop.time()
     failure = None
-    passed = 0
+    timings: list[float] = []
     async with contextlib.AsyncExitStack() as stack:
         peers: dict[str, Peer] = {}
         for name, path in session.connections.items():
@@ -111,12 +126,13 @@ async def play(
             due = step.due(speed)
             if due is not None and (delay := clock + due - loop.time()) > 0:
                 await asyncio.sleep(delay)
+            begun = loop.time()
             failure = await _run(step, peers[step.conn], step.timeout or timeout)
             if failure is not None:
                 break
-            passed += 1
+            timings.append(loop.time() - begun)
         elapsed = loop.time() - started
-    return SessionResult(session, passed, elapsed, failure)
+    return SessionResult(session, len(timings), elapsed, failure, tuple(timings))
 
 
 async def _run(step: Step, peer: Peer, timeout: float) -> Failure | None:
@@ -164,28 +180,33 @@ def format_result(result: SessionResult) -> list[str]:
         return lines
     step = failure.step
     indent = " " * 6
-    lines.append(f"{indent}step {step.number} of {session.source} ({step.conn}): {_describe(step)}")
-    if isinstance(step.action, Send):
-        arrived = ""
-    elif failure.skipped == 0:
-        arrived = "nothing arrived"
-    elif failure.skipped == 1:
-        arrived = "1 message arrived that did not match:"
-    elif failure.skipped <= len(failure.last):
-        arrived = f"{failure.skipped} messages arrived that did not match:"
-    else:
-        arrived = (
-            f"{failure.skipped} messages arrived that did not match; the last {len(failure.last)}:"
-        )
+    where = f"step {step.number} of {session.source} ({step.conn})"
+    lines.append(f"{indent}{where}: {describe_step(step)}")
+    arrived = describe_arrivals(failure)
     lines.append(f"{indent}{failure.problem}; {arrived}" if arrived else indent + failure.problem)
     lines.extend(f"{indent}  {shorten(format_message(message))}" for message in failure.last)
     return lines
 
 
-def _describe(step: Step) -> str:
+def describe_step(step: Step) -> str:
+    """What ``step`` does, in a report: ``sending ...`` or ``expected ...``."""
     action = step.action
     if isinstance(action, Send):
         return f"sending {shorten(format_message(action.text))}"
     if isinstance(action, Expect):
         return f"expected {shorten(json.dumps(action.pattern, ensure_ascii=False))}"
     return f"expected the text {shorten(json.dumps(action.text, ensure_ascii=False))}"
+
+
+def describe_arrivals(failure: Failure) -> str:
+    """What arrived while a failed expectation waited, to follow its problem; the messages
+    themselves, ``failure.last``, go on the lines after. Empty for a send."""
+    if isinstance(failure.step.action, Send):
+        return ""
+    if failure.skipped == 0:
+        return "nothing arrived"
+    if failure.skipped == 1:
+        return "1 message arrived that did not match:"
+    if failure.skipped <= len(failure.last):
+        return f"{failure.skipped} messages arrived that did not match:"
+    return f"{failure.skipped} messages arrived that did not match; the last {len(failure.last)}:"

@@ -314,8 +314,9 @@ class Recorder:
     """Writes one connection's traffic as a session, for ``wslab connect --record``.
 
     What was sent becomes ``send`` steps with their times; what was received becomes
-    ``expect`` steps (JSON objects, less :data:`UNRECORDED_KEYS`) or ``expect_text`` steps
-    (other text). Binary messages cannot be written and are left out.
+    ``expect`` steps (JSON objects, less :data:`UNRECORDED_KEYS` at any depth, as in the
+    events of a history) or ``expect_text`` steps (other text). Binary messages cannot be
+    written and are left out.
 
     Attributes:
         resource: the connection's path and query, such as ``/chat?nick=alice``.
@@ -337,8 +338,7 @@ class Recorder:
         except ValueError:
             value = None
         if isinstance(value, dict):
-            pattern = {key: item for key, item in value.items() if key not in UNRECORDED_KEYS}
-            self.steps.append({"expect": pattern})
+            self.steps.append({"expect": _recorded(value)})
         else:
             self.steps.append({"expect_text": message})
 
@@ -352,6 +352,15 @@ class Recorder:
             f'  "steps": [\n{steps}\n  ]\n'
             "}\n"
         ).replace("[\n\n  ]", "[]")
+
+
+def _recorded(value: JSONValue) -> JSONValue:
+    """``value`` without :data:`UNRECORDED_KEYS`, in every object however deep."""
+    if isinstance(value, dict):
+        return {key: _recorded(item) for key, item in value.items() if key not in UNRECORDED_KEYS}
+    if isinstance(value, list):
+        return [_recorded(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,24 @@ async def test_speed_0_plays_recorded_times_as_fast_as_possible(async_url: str) 
     assert (result.ok, result.passed) == (True, 4)
 
 
+async def test_play_times_each_step_that_passed_from_its_start() -> None:
+    peer = Scripted("pong")
+    session = parse_session(
+        {
+            "connections": {"c": "/echo"},
+            "steps": [{"send": "ping"}, {"expect_text": "pong"}, {"expect_text": "never"}],
+        },
+        source="timed.json",
+    )
+
+    async def open_connection(name: str, url: str) -> Peer:
+        return peer
+
+    result = await play(session, "ws://server", open_connection, timeout=0.01)
+    assert (result.passed, len(result.timings)) == (2, 2)
+    assert all(0 <= seconds <= result.elapsed for seconds in result.timings)
+
+
 def test_replay_takes_speed_0_on_the_command_line(url: str) -> None:
     result = replay(str(SESSIONS / "chat.json"), "--url", url, "--speed", "0")
     assert result.status == ExitStatus.SUCCESS
@@ -341,3 +359,20 @@ def test_a_recording_writes_one_step_per_line_without_seq_ts_or_binary_messages(
         "}\n"
     )
     assert Recorder("/").to_json("empty").endswith('"steps": []\n}\n')
+
+
+def test_a_recording_leaves_seq_and_ts_out_at_every_depth_as_in_a_history_s_events() -> None:
+    recorder = Recorder("/chat?nick=rec&room=den")
+    recorder.received(
+        '{"type": "history", "room": "den", "seq": 9, "events": '
+        '[{"type": "join", "nick": "rec", "seq": 1, "ts": 1.5}, [{"ts": 2}]]}'
+    )
+    assert json.loads(recorder.to_json("den"))["steps"] == [
+        {
+            "expect": {
+                "type": "history",
+                "room": "den",
+                "events": [{"type": "join", "nick": "rec"}, [{}]],
+            }
+        }
+    ]
