@@ -1,8 +1,8 @@
-"""The contract between the gateway and the services on Redis pub/sub (docs/BUS.md).
+"""The contract between the gateway and the services on Redis (docs/BUS.md).
 
-Gateways publish :class:`Envelope` objects about their client connections to a service's
-channel; services answer with :class:`Command` objects on the gateway's channel, or publish
-to a topic that every gateway fans out to its subscribed connections.
+Gateways append :class:`Envelope` objects about their client connections to a service's
+stream (:mod:`bus.inbox`); services answer with :class:`Command` objects on the gateway's
+channel, or publish to a topic that every gateway fans out to its subscribed connections.
 
 :mod:`bus.settings` (not imported here) reads every program's settings from environment
 variables.
@@ -14,8 +14,20 @@ from .channels import (
     QUOTES_KEY,
     gateway_alive_key,
     gateway_channel,
-    service_channel,
+    service_key,
+    service_replicas,
+    service_stream,
     topic_channel,
+)
+from .inbox import (
+    APPEND,
+    Appended,
+    Entry,
+    StreamId,
+    StreamReader,
+    entries_after,
+    format_id,
+    parse_id,
 )
 from .messages import (
     BusError,
@@ -34,23 +46,33 @@ from .subscriber import Subscriber
 from .tasks import cancel_and_wait
 
 __all__ = [
+    "APPEND",
     "QUOTES_KEY",
+    "Appended",
     "BusError",
     "Canary",
     "Close",
     "Command",
+    "Entry",
     "Envelope",
     "Overloaded",
     "Publisher",
     "Send",
+    "StreamId",
+    "StreamReader",
     "Subscribe",
     "Subscriber",
     "Unsubscribe",
     "cancel_and_wait",
     "decode_command",
     "encode_command",
+    "entries_after",
+    "format_id",
     "gateway_alive_key",
     "gateway_channel",
-    "service_channel",
+    "parse_id",
+    "service_key",
+    "service_replicas",
+    "service_stream",
     "topic_channel",
 ]

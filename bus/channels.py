@@ -10,7 +10,9 @@ __all__ = [
     "QUOTES_KEY",
     "gateway_alive_key",
     "gateway_channel",
-    "service_channel",
+    "service_key",
+    "service_replicas",
+    "service_stream",
     "topic_channel",
 ]
 
@@ -21,9 +23,21 @@ QUOTES_KEY = f"{PREFIX}:stocks:quotes"
 stock service with each tick and read by the gateway's ``GET /api/quotes``."""
 
 
-def service_channel(service: str) -> str:
-    """Where gateways publish envelopes for ``service``: ``wslab:svc:chat``."""
-    return f"{PREFIX}:svc:{service}"
+def service_key(service: str, name: str) -> str:
+    """A key of ``service``'s own: ``wslab:svc:chat:<name>``."""
+    return f"{PREFIX}:svc:{service}:{name}"
+
+
+def service_stream(service: str) -> str:
+    """The stream gateways append envelopes for ``service`` to: ``wslab:svc:chat:in``."""
+    return service_key(service, "in")
+
+
+def service_replicas(service: str) -> str:
+    """The sorted set of ``service``'s live replicas, each scored by the Unix time its
+    registration expires: ``wslab:svc:chat:replicas``. Gateways append envelopes only while
+    one is live."""
+    return service_key(service, "replicas")
 
 
 def gateway_channel(gateway_id: str) -> str:

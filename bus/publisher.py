@@ -6,17 +6,21 @@ clients made the gateway report "the message bus is unreachable" while Redis was
 :class:`Publisher` instead gathers what is asked in one event-loop turn into one pipeline
 ("smart batching", as Centrifugo's Redis engine does), one pipeline at a time, so a burst
 waits its turn in memory, costs a few round trips and holds one connection.
-An error means Redis is really unreachable (docs/BUS.md, "Publishing").
+An error means Redis is really unreachable (docs/BUS.md, "Publishing"). Besides ``PUBLISH``,
+the batches carry any command or Lua script whose order matters with the publishes: a
+gateway's envelopes, a service's record of what it handled.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from .tasks import cancel_and_wait
 
@@ -27,15 +31,19 @@ class Overloaded(Exception):
     """Too many messages wait to be published: this one was refused, not queued."""
 
 
+Argument = bytes | str | int | float
+
+
 @dataclass(frozen=True)
 class _Pending:
-    channel: str
-    data: bytes | str
-    future: asyncio.Future[int]
+    command: tuple[Argument, ...]
+    future: asyncio.Future[Any]
+    #: The script ``command`` runs (``EVALSHA``), for the pipeline to load it if need be.
+    script: AsyncScript | None = None
 
 
 class Publisher:
-    """Publishes messages on Redis channels, batched per event-loop turn.
+    """Publishes messages on Redis channels, and runs commands, batched per event-loop turn.
 
     Args:
         client: the Redis client; the publisher uses one of its pool's connections at a
@@ -54,6 +62,8 @@ class Publisher:
         self.max_waiting = max_waiting
         self._pending: list[_Pending] = []
         self._scheduled = False
+        # The scripts Redis is known to hold: a pipeline loads the others first.
+        self._loaded: set[str] = set()
         # The pipeline awaiting Redis's answer: one at a time keeps the messages in order.
         self._in_flight: asyncio.Task[None] | None = None
 
@@ -66,13 +76,21 @@ class Publisher:
             :class:`Overloaded` if ``max_waiting`` messages wait already. Messages are
             published in the order of the calls, one pipeline after the other.
         """
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if len(self._pending) >= self.max_waiting:
-            future.set_exception(Overloaded(f"{len(self._pending)} messages wait to be published"))
-            return future
-        self._pending.append(_Pending(channel, data, future))
-        self._schedule()
-        return future
+        return self.command("PUBLISH", channel, data)
+
+    def command(self, *command: Argument) -> asyncio.Future[Any]:
+        """Send a Redis command with the next batch, in order with the publishes: a future
+        of its answer, failing as :meth:`publish`'s does."""
+        return self._enqueue(_Pending(command, self._future()))
+
+    def run(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[Argument]
+    ) -> asyncio.Future[Any]:
+        """Run a Lua script with the next batch, in order with the publishes: a future of
+        its answer, failing as :meth:`publish`'s does. The script is loaded into Redis with
+        the first batch that needs it, and again if Redis forgot it (a restart)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._enqueue(_Pending(command, self._future(), script))
 
     @property
     def waiting(self) -> int:
@@ -87,6 +105,18 @@ class Publisher:
         for message in pending:
             if not message.future.done():
                 message.future.set_exception(RedisError("the publisher was closed"))
+
+    def _future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    def _enqueue(self, pending: _Pending) -> asyncio.Future[Any]:
+        if len(self._pending) >= self.max_waiting:
+            waiting = f"{len(self._pending)} messages wait to be published"
+            pending.future.set_exception(Overloaded(waiting))
+        else:
+            self._pending.append(pending)
+            self._schedule()
+        return pending.future
 
     def _schedule(self) -> None:
         # Once per turn: everything asked until the callback runs goes in the same batch.
@@ -110,19 +140,32 @@ class Publisher:
 
     async def _execute(self, batch: list[_Pending]) -> None:
         pipe = self.client.pipeline(transaction=False)
+        # What the pipeline loads before the batch runs (redis-py types it as holding its
+        # synchronous scripts; its asyncio pipeline holds and loads AsyncScript).
+        loading: set[Any] = pipe.scripts
         for message in batch:
-            pipe.publish(message.channel, message.data)
+            if message.script is not None and message.script.sha not in self._loaded:
+                loading.add(message.script)
+            pipe.execute_command(*message.command)
         # Whatever happens (cancelled at shutdown, a bug), nobody waits forever.
         results: list[Any] = [RedisError("no answer from Redis: publishing stopped")] * len(batch)
         try:
             results = await pipe.execute(raise_on_error=False)
+            self._loaded |= {script.sha for script in loading}
         except RedisError as exc:
             results = [exc] * len(batch)
         finally:
+            forgotten: list[_Pending] = []
             for message, result in zip(batch, results, strict=True):
                 if message.future.done():
                     continue  # Its caller gave up waiting.
-                if isinstance(result, BaseException):
+                script = message.script
+                if isinstance(result, NoScriptError) and script and script not in loading:
+                    # Redis restarted since the script was loaded: load it and run it again.
+                    self._loaded.discard(script.sha)
+                    forgotten.append(message)
+                elif isinstance(result, BaseException):
                     message.future.set_exception(result)
                 else:
-                    message.future.set_result(int(result))
+                    message.future.set_result(result)
+            self._pending[:0] = forgotten

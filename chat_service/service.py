@@ -298,8 +298,10 @@ class ChatHandlers(Handlers):
             burst=settings.burst,
             max_rooms=settings.max_rooms,
             sweep_interval=settings.sweep_interval,
-            # Longer than a replica keeps the envelopes it may handle again.
-            event_ttl=math.ceil(2 * settings.standby_window),
+            # An envelope is handled again by the replica that takes its partition over from
+            # one that died before recording it: a lease and a period later, if a replica
+            # is running; remembering its event for twenty leases is plenty.
+            event_ttl=math.ceil(20 * settings.lease),
         )
 
     def presence(self, client: Redis) -> Presence:

@@ -41,8 +41,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        client = redis.Redis.from_url(settings.redis_url)
-        hub = Hub(client, settings.gateway_id, ready_timeout=settings.ready_timeout)
+        # Named, so that CLIENT LIST tells the gateways' connections from the services'.
+        client = redis.Redis.from_url(settings.redis_url, client_name="wslab-gateway")
+        hub = Hub(
+            client,
+            settings.gateway_id,
+            ready_timeout=settings.ready_timeout,
+            max_backlog=settings.max_backlog,
+        )
         await hub.start()
         loop = type(asyncio.get_running_loop())
         logger.info("= gateway %s started on %s.%s", hub.gateway_id, loop.__module__, loop.__name__)

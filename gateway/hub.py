@@ -22,6 +22,8 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from bus import (
+    APPEND,
+    Appended,
     BusError,
     Canary,
     Close,
@@ -37,7 +39,8 @@ from bus import (
     encode_command,
     gateway_alive_key,
     gateway_channel,
-    service_channel,
+    service_replicas,
+    service_stream,
     topic_channel,
 )
 
@@ -80,6 +83,9 @@ class Hub:
         alive_ttl: the expiry of :func:`bus.gateway_alive_key`, in seconds; it is set every third.
         max_waiting: envelopes that may wait to be published; past it, a client's message
             is refused with ``overloaded``, and from half of it new connections are.
+        max_backlog: entries a service's stream may hold, handled or not (it is trimmed as
+            the service goes): past it, the service is far behind, and a client's message
+            is refused with ``overloaded``.
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class Hub:
         ready_timeout: float,
         alive_ttl: float = ALIVE_TTL,
         max_waiting: int = 100_000,
+        max_backlog: int = 200_000,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
@@ -98,13 +105,15 @@ class Hub:
         self.alive_ttl = alive_ttl
         self.subscriber = Subscriber(client, self._on_bus_message)
         self.publisher = Publisher(client, max_waiting=max_waiting)
+        self.max_backlog = max_backlog
+        self._append = client.register_script(APPEND)
         self.links: dict[str, Link] = {}
         # Local connections subscribed to each topic channel.
         self.subscribers: dict[str, set[Link]] = {}
         self._ids = itertools.count(1)
         self._canaries: dict[str, asyncio.Future[None]] = {}
         # Close envelopes that reached no service, by connection: retried while alive.
-        self._closes: dict[str, tuple[str, Envelope]] = {}
+        self._closes: dict[str, tuple[str, Envelope]] = {}  # (service, envelope)
         self._task: asyncio.Task[None] | None = None
         self._alive: asyncio.Task[None] | None = None
 
@@ -191,28 +200,39 @@ class Hub:
             published_at=now,
         )
         link.next_seq += 1
-        channel = service_channel(link.service)
-        overloaded = False
+        problem = f"the {link.service} service is too far behind"
         try:
-            receivers = await self.publisher.publish(channel, envelope.encode())
+            appended: Appended | None = await self._append_envelope(link.service, envelope)
         except Overloaded:
-            receivers, overloaded = None, True
+            appended = Appended.FULL
+            problem = "the gateway is overloaded"
         except RedisError as exc:
-            logger.warning("! cannot publish to %s: %s", link.service, exc)
-            receivers = None
-        if receivers:
+            logger.warning("! cannot append to %s: %s", link.service, exc)
+            appended = None
+        if appended is Appended.APPENDED:
             return
         if kind == "close" and len(self._closes) < MAX_RETRIED_CLOSES:
             # The service must hear of it some day, or the connection haunts its state.
-            self._closes[envelope.conn] = (channel, envelope)
-        if overloaded:
-            self._undelivered(link, kind, "overloaded", "the gateway is overloaded")
-        elif receivers is None:
+            self._closes[envelope.conn] = (link.service, envelope)
+        if appended is None:
             self._undelivered(link, kind, "bus_down", "the message bus is unreachable")
-        else:
+        elif appended is Appended.NO_REPLICA:
             self._undelivered(
                 link, kind, "unavailable", f"the {link.service} service is not running"
             )
+        else:
+            self._undelivered(link, kind, "overloaded", problem)
+
+    async def _append_envelope(self, service: str, envelope: Envelope) -> Appended:
+        """Append an envelope to a service's stream, with the next batch (:data:`bus.APPEND`).
+
+        Raises:
+            Overloaded: too many envelopes wait to be published.
+            RedisError: Redis is unreachable.
+        """
+        keys = [service_stream(service), service_replicas(service)]
+        args: list[str | bytes | int] = [envelope.conn, envelope.encode(), self.max_backlog]
+        return Appended(await self.publisher.run(self._append, keys, args))
 
     @property
     def overloaded(self) -> bool:
@@ -221,13 +241,13 @@ class Hub:
         return self.publisher.waiting >= self.publisher.max_waiting // 2
 
     async def _retry_closes(self) -> None:
-        """Publish again the close envelopes that no service received, until one does."""
-        for conn, (channel, envelope) in list(self._closes.items()):
+        """Append again the close envelopes that no service received, until one does."""
+        for conn, (service, envelope) in list(self._closes.items()):
             try:
-                receivers = await self.publisher.publish(channel, envelope.encode())
+                appended = await self._append_envelope(service, envelope)
             except (RedisError, Overloaded):
                 return  # Redis is still away, or busy: next time.
-            if receivers:
+            if appended is Appended.APPENDED:
                 del self._closes[conn]
 
     def refuse(self, link: Link, code: str, problem: str) -> None:

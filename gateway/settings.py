@@ -55,6 +55,11 @@ class Settings:
         2**20,
         "bytes waiting to be sent to a client beyond which it is closed as too slow",
     )
+    max_backlog: int = setting(
+        "WSLAB_MAX_BACKLOG",
+        200_000,
+        "entries a service's stream may hold before clients' messages get overloaded",
+    )
     ready_timeout: float = setting(
         "WSLAB_READY_TIMEOUT", 1.0, "seconds /readyz waits for its canary through Redis"
     )

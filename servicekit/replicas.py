@@ -1,35 +1,28 @@
 """Replicas of one service: each envelope handled once, in order, while one replica lives.
 
-Redis pub/sub gives every replica every envelope of the service's channel. Connections
-are spread over ``count`` partitions by a hash of their id, and each partition has one
-owner at a time, by a lease in Redis: ``wslab:svc:<service>:partition:<n>`` holds the
-owner's replica id and expires unless the owner renews it. The owner handles the
-partition's envelopes, one at a time in the order Redis delivered them, so a connection's
-envelopes are handled in the order its gateway published them.
+Every replica reads the service's whole stream (:mod:`bus.inbox`). Connections are spread
+over ``count`` partitions by a hash of their id, and each partition has one owner at a
+time, by a lease in Redis: ``wslab:svc:<service>:partition:<n>`` holds the owner's replica
+id and expires unless the owner renews it. The owner handles the partition's envelopes, in
+stream order, so a connection's envelopes are handled in the order its gateway appended
+them; the other replicas skip them.
 
-The other replicas are its standbys: they keep the partition's envelopes of the last
-``window`` seconds. A replica that takes a partition over, because its owner stopped
-(and released it) or died (and its lease expired), first handles those it kept that the
-last owner did not: after each envelope the owner records its ``seq`` in
-``wslab:svc:<service>:done:<conn>``, so the new owner knows where each connection is.
+The stream keeps what is not handled yet. Each owner records, in the hash
+``wslab:svc:<service>:done``, the id of the stream entry through which it handled each of
+its partitions. A replica that takes a partition over, because its owner released it (and
+recorded where it stopped) or died (and its lease expired), handles the partition's entries
+after that id first. Entries every partition's owner handled are trimmed from the stream.
 
-A partition is free when its owner released it (the key then holds ``@`` and the time of
-the release, for a while) or died (the key expired). Each replica registers in
-``wslab:svc:<service>:replicas`` with when it started listening. A dead owner's partitions
-are taken only by the replica that has listened the longest: if any live replica kept the
-envelopes that owner left unhandled, that one did. A released partition is taken by a
-replica that has listened since before the release, so that what the owner left unhandled,
-and what came while nobody owned it, is among what it kept (or by the longest-listening
-replica, if none has), and that owns fewer than its share, ``ceil(count / replicas)``,
-counting the replicas that have listened for ``maturity``; an owner with more than its share
-releases the extra ones.
+Each replica registers in ``wslab:svc:<service>:replicas`` until a lease from now, and
+takes free partitions up to its share, ``ceil(count / replicas)``; an owner with more than
+its share releases the extra ones. A replica that cannot renew its leases in time (Redis
+away) stops handling at once, before another may take its partitions.
 See docs/ARCHITECTURE.md, "Service replicas".
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import math
 import secrets
@@ -44,74 +37,42 @@ from redis.commands.core import AsyncScript
 
 import bus
 
-__all__ = ["DONE_TTL", "Partitions", "partition_of"]
+__all__ = ["Partitions", "partition_of"]
 
 logger = logging.getLogger("wslab.servicekit")
 
-DONE_TTL = 86_400
-"""Seconds a connection's last handled ``seq`` is kept after its last envelope; after its
-``close``, only as long as a replica may keep its envelopes (twice ``window``)."""
-
 RENEW = """
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if not current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
-"""Renews a lease held by ARGV[1] (or takes it back if it expired and nobody took it);
-returns 0 if another replica holds it. KEYS: the lease. ARGV: the replica, the lease in ms."""
-
-TAKE = """
-local current = redis.call('GET', KEYS[1])
-if current and string.sub(current, 1, 1) ~= '@' then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-"""
-"""Takes a free lease (missing, or released: ``@`` and a time) for ARGV[1]; returns 1 if it
-did. KEYS: the lease. ARGV: the replica, the lease in ms."""
+"""Renews a lease held by ARGV[1]; returns 0 if it is not (another replica took it after
+it expired, or this one released it meanwhile). KEYS: the lease. ARGV: the replica, the
+lease in ms."""
 
 RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], '@' .. ARGV[3], 'PX', ARGV[2])
-end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 """
-"""Marks a lease held by ARGV[1] released at ARGV[3] (Unix time), for ARGV[2] ms (then it is
-missing, as if its owner had died). KEYS: the lease."""
+"""Frees a lease held by ARGV[1]. KEYS: the lease."""
 
 REGISTER = """
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-for _, replica in ipairs(dead) do
-  redis.call('ZREM', KEYS[1], replica)
-  redis.call('ZREM', KEYS[2], replica)
-end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-return redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+return redis.call('ZCARD', KEYS[1])
 """
-"""Registers replica ARGV[1] as live until ARGV[3], listening since ARGV[4], and forgets
-the replicas whose registration expired by ARGV[2] (Unix times). KEYS: the live replicas
-by expiry, the same by when they started listening. Returns the live replicas and when
-each started listening, the longest listening first."""
+"""Registers replica ARGV[1] as live until ARGV[3], and forgets the replicas whose
+registration expired by ARGV[2] (Unix times). KEYS: the live replicas
+(:func:`bus.service_replicas`). Returns how many are live."""
 
-Handle: TypeAlias = Callable[[bus.Envelope], Awaitable[None]]
-
-
-def _text(data: bytes | str) -> str:
-    return data.decode() if isinstance(data, bytes) else data
+CatchUp: TypeAlias = Callable[[int, bus.StreamId], Awaitable[bus.StreamId]]
+"""Handles a partition's entries after the given id, up to where the replica has read;
+returns the id through which the partition is then handled."""
 
 
-def _released_at(holder: bytes | str | None) -> float | None:
-    """When a lease whose value is ``holder`` was released (``@`` and a Unix time: replica
-    ids never start with ``@``); None if it is held, or missing."""
-    if holder is None or not (text := _text(holder)).startswith("@"):
-        return None
-    return float(text[1:])
+def _retrieved(recorded: asyncio.Future[object]) -> None:
+    """Take a record's outcome: one that failed (Redis away) only means that the next owner
+    handles those entries again, and the services make that harmless."""
+    if not recorded.cancelled():
+        recorded.exception()
 
 
 def partition_of(conn: str, count: int) -> int:
@@ -120,24 +81,23 @@ def partition_of(conn: str, count: int) -> int:
 
 
 class Partitions:
-    """This replica's share of a service's connections, and the envelopes of the others'.
+    """This replica's share of a service's connections.
 
     Args:
         client: the Redis client.
         service: the service's name, ``chat``.
         count: how many partitions; every replica of the service must use the same.
         lease: seconds a partition's lease lasts unless renewed; renewed every third.
-        window: seconds of other partitions' envelopes kept, for a takeover.
-        limit: the most envelopes kept per partition, whatever their age.
+        publisher: what the service publishes its answers with: where each partition was
+            handled through is recorded by it, after the answers.
         replica: this replica's id; by default the host name and a random suffix.
+        clock: the monotonic clock the leases are timed by.
 
     Attributes:
-        owned: the partitions this replica owns.
-        period: seconds between two calls of :meth:`balance`: a third of ``lease``, so that
-            leases are renewed in time.
-        maturity: seconds a replica listens before it counts in the shares, so that the
-            owners do not release partitions to a replica that may be gone at once: two
-            leases.
+        owned: the partitions this replica owns, each with the id of the stream entry
+            through which it is handled: later ones are this replica's to handle.
+        period: seconds between two calls of :meth:`renew` or :meth:`balance`: a third of
+            ``lease``, so that leases are renewed in time.
     """
 
     def __init__(
@@ -147,26 +107,29 @@ class Partitions:
         *,
         count: int,
         lease: float,
-        window: float,
-        limit: int,
+        publisher: bus.Publisher,
         replica: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = client
+        self.service = service
         self.count = count
         self.lease = lease
-        self.window = window
+        self.publisher = publisher
         self.period = lease / 3
-        self.maturity = 2 * lease
         self.replica = replica or f"{socket.gethostname()}-{secrets.token_hex(3)}"
-        self.owned: set[int] = set()
-        self._prefix = bus.service_channel(service)
-        self._kept: dict[int, collections.deque[tuple[float, bus.Envelope]]] = {
-            partition: collections.deque(maxlen=limit) for partition in range(count)
-        }
+        self.clock = clock
+        self.owned: dict[int, bus.StreamId] = {}
+        self.stream = bus.service_stream(service)
+        self.replicas_key = bus.service_replicas(service)
+        self.done_key = bus.service_key(service, "done")
+        # How many replicas were live at the last renewal.
+        self._sharing = 1
+        # Until when, by ``clock``, the leases of ``owned`` are surely still this replica's.
+        self._held_until = -math.inf
         self._renew: AsyncScript = client.register_script(RENEW)
-        self._take: AsyncScript = client.register_script(TAKE)
-        self._registration: AsyncScript = client.register_script(REGISTER)
         self._release: AsyncScript = client.register_script(RELEASE)
+        self._registration: AsyncScript = client.register_script(REGISTER)
 
     def of(self, conn: str) -> int:
         """Return the partition of a connection."""
@@ -174,142 +137,93 @@ class Partitions:
 
     def lease_key(self, partition: int) -> str:
         """Return the key of a partition's lease: ``wslab:svc:chat:partition:3``."""
-        return f"{self._prefix}:partition:{partition}"
+        return bus.service_key(self.service, f"partition:{partition}")
 
-    def done_key(self, conn: str) -> str:
-        """Return the key of a connection's last handled seq: ``wslab:svc:chat:done:<conn>``."""
-        return f"{self._prefix}:done:{conn}"
+    def handles(self, partition: int, entry: bus.StreamId) -> bool:
+        """Whether this replica is to handle an entry of ``partition`` now.
 
-    @property
-    def replicas_key(self) -> str:
-        """The sorted set of live replicas, scored by when each one's registration expires."""
-        return f"{self._prefix}:replicas"
-
-    @property
-    def since_key(self) -> str:
-        """The sorted set of live replicas, scored by when each one started listening."""
-        return f"{self._prefix}:replicas:since"
-
-    def keep(self, envelope: bus.Envelope) -> None:
-        """Keep an envelope of a partition this replica does not own, for a takeover."""
-        now = time.monotonic()
-        kept = self._kept[self.of(envelope.conn)]
-        while kept and kept[0][0] < now - self.window:
-            kept.popleft()
-        kept.append((now, envelope))
-
-    @property
-    def kept(self) -> int:
-        """How many envelopes are kept, all partitions together."""
-        return sum(len(kept) for kept in self._kept.values())
-
-    async def done(self, envelope: bus.Envelope) -> None:
-        """Record that an envelope was handled."""
-        ttl = math.ceil(2 * self.window) if envelope.kind == "close" else DONE_TTL
-        await self.redis.set(self.done_key(envelope.conn), envelope.seq, ex=ttl)
-
-    async def balance(self, lock: asyncio.Lock, handle: Handle, *, since: float) -> None:
-        """Renew this replica's leases, release its extra partitions, take free ones.
-
-        Call it every ``period``, with ``since``, the Unix time from which this replica has
-        received every envelope: when its subscription was last confirmed. Seniority goes by
-        it, not by when this is first called, so that the replica that listened the longest,
-        and kept the most, is the one that takes a dead owner's partitions; and a released
-        partition is taken only by a replica that was listening when it was released.
-        Releasing and taking over happen under ``lock``, the lock the caller holds while it
-        handles an envelope: a partition is never released in the middle of one. ``handle``
-        runs each kept envelope of a taken partition that its last owner did not handle.
+        Once the leases were not renewed in time, they may be another replica's: this one
+        owns nothing from then on, and takes partitions over again as any replica does.
         """
+        if self.owned and self.clock() >= self._held_until:
+            logger.warning("! leases not renewed in time: giving up %s", sorted(self.owned))
+            self.owned.clear()
+        through = self.owned.get(partition)
+        return through is not None and entry > through
+
+    def handled(self, through: bus.StreamId) -> None:
+        """Record that every entry of the owned partitions up to ``through`` is handled:
+        with the next batch of answers, so that an answer is never lost to a takeover."""
+        if not self.owned:
+            return
+        for partition, last in self.owned.items():
+            self.owned[partition] = max(last, through)
+        fields = [item for p, last in self.owned.items() for item in (p, bus.format_id(last))]
+        self.publisher.command("HSET", self.done_key, *fields).add_done_callback(_retrieved)
+
+    async def renew(self) -> None:
+        """Say that this replica is alive and renew its leases; call it every ``period``."""
+        started = self.clock()
         now = time.time()
-        senior, sharing = await self._register(now, since)
-        target = math.ceil(self.count / sharing)
+        self._sharing = await self._registration(
+            keys=[self.replicas_key], args=[self.replica, now, now + self.lease]
+        )
         for partition in sorted(self.owned):
-            if not await self._renew(
+            renewed = await self._renew(
                 keys=[self.lease_key(partition)], args=[self.replica, self._lease_ms]
-            ):
-                self.owned.discard(partition)
+            )
+            if not renewed and self.owned.pop(partition, None) is not None:
                 logger.warning("! lost partition %d to another replica", partition)
-        extra = sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]
+        self._held_until = started + self.lease
+
+    async def balance(self, catch_up: CatchUp) -> None:
+        """Release this replica's extra partitions, take free ones up to its share, and trim
+        the stream of what every partition's owner handled.
+
+        Call it every ``period``, never while an envelope is handled: a partition must not
+        change hands in the middle of one. ``catch_up`` runs for each partition taken.
+        """
+        target = math.ceil(self.count / self._sharing)
+        for partition in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]:
+            await self.release(partition)
         candidates = [partition for partition in range(self.count) if partition not in self.owned]
         holders = await self.redis.mget([self.lease_key(partition) for partition in candidates])
-        released = [
-            partition
-            for partition, holder in zip(candidates, holders, strict=True)
-            if (at := _released_at(holder)) is not None and (senior or since <= at)
-        ]
-        orphaned = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
-        free = released[: max(0, target - len(self.owned))] + (orphaned if senior else [])
-        if not extra and not free:
-            return
-        async with lock:
-            for partition in extra:
-                await self.release(partition)
-            for partition in free:
-                if await self._take(
-                    keys=[self.lease_key(partition)], args=[self.replica, self._lease_ms]
-                ):
-                    await self._take_over(partition, handle)
+        free = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
+        for partition in free[: max(0, target - len(self.owned))]:
+            if await self.redis.set(
+                self.lease_key(partition), self.replica, px=self._lease_ms, nx=True
+            ):
+                await self._take_over(partition, catch_up)
+        await self._trim()
 
     async def release(self, partition: int | None = None) -> None:
-        """Release one partition, or all of them and this replica's registration."""
-        partitions = set(self.owned) if partition is None else {partition}
-        window_ms = max(1, round(self.window * 1000))
-        for released in sorted(partitions):
-            self.owned.discard(released)
-            await self._release(
-                keys=[self.lease_key(released)], args=[self.replica, window_ms, time.time()]
-            )
+        """Release one partition, or all of them and this replica's registration, after
+        recording where each was handled through."""
+        partitions = sorted(self.owned) if partition is None else [partition]
+        for released in partitions:
+            through = self.owned.pop(released)
+            await self.publisher.command("HSET", self.done_key, released, bus.format_id(through))
+            await self._release(keys=[self.lease_key(released)], args=[self.replica])
         if partition is None:
             await self.redis.zrem(self.replicas_key, self.replica)
-            await self.redis.zrem(self.since_key, self.replica)
         if partitions:
-            logger.info("= released partitions %s", sorted(partitions))
+            logger.info("= released partitions %s", partitions)
 
-    def deaf(self) -> None:
-        """Say that this replica does not receive the envelopes now (Redis is away).
+    async def _take_over(self, partition: int, catch_up: CatchUp) -> None:
+        """Handle what the partition's last owner did not, then own it."""
+        recorded: bytes | str | None = await self.redis.hget(self.done_key, str(partition))
+        through = bus.parse_id(recorded) if recorded is not None else (0, 0)
+        self.owned[partition] = await catch_up(partition, through)
+        logger.info("= took partition %d over after %s", partition, bus.format_id(through))
 
-        It owns nothing from now on, since it cannot handle its partitions' envelopes: its
-        leases expire, for another replica to take. Once it hears again, it takes partitions
-        as a new replica does.
-        """
-        if self.owned:
-            logger.warning("! not receiving envelopes: giving up partitions %s", sorted(self.owned))
-        self.owned.clear()
-
-    async def _register(self, now: float, since: float) -> tuple[bool, int]:
-        """Say that this replica is alive and has listened since ``since``; return whether
-        it is the one that has listened the longest of the live replicas, and how many
-        replicas share the partitions: those that have listened for ``maturity``, and that
-        one."""
-        found = await self._registration(
-            keys=[self.replicas_key, self.since_key],
-            args=[self.replica, now, now + self.lease, since],
+    async def _trim(self) -> None:
+        """Drop the stream's entries that every partition's owner has handled."""
+        done: list[bytes | str | None] = await self.redis.hmget(
+            self.done_key, [str(p) for p in range(self.count)]
         )
-        replicas = [_text(replica) for replica in found[::2]]
-        listening = [float(started) for started in found[1::2]]
-        mature = {
-            replica
-            for replica, started in zip(replicas, listening, strict=True)
-            if now - started >= self.maturity
-        }
-        return replicas[0] == self.replica, len(mature | {replicas[0]})
-
-    async def _take_over(self, partition: int, handle: Handle) -> None:
-        """Handle the kept envelopes its last owner did not, then own the partition."""
-        kept = self._kept[partition]
-        handled = 0
-        while kept:
-            when, envelope = kept.popleft()
-            if when < time.monotonic() - self.window:
-                continue  # Too old to be sure of: its done key may have expired.
-            done = await self.redis.get(self.done_key(envelope.conn))
-            if done is not None and int(done) >= envelope.seq:
-                continue
-            await handle(envelope)
-            handled += 1
-        # No await since the loop saw the deque empty: nothing was kept in between.
-        self.owned.add(partition)
-        logger.info("= took partition %d over, handling %d kept envelopes", partition, handled)
+        if all(through is not None for through in done):
+            oldest = min(bus.parse_id(through) for through in done if through is not None)
+            await self.redis.xtrim(self.stream, minid=bus.format_id(oldest), approximate=True)
 
     @property
     def _lease_ms(self) -> int:

@@ -2,11 +2,12 @@
 
 A service's logic is a :class:`Handlers` subclass; :class:`Service` does the rest:
 
-- it reads ``wslab:svc:<name>`` through ``bus.Subscriber``, which reconnects by itself;
+- it reads the stream ``wslab:svc:<name>:in`` through ``bus.StreamReader``, which
+  reconnects by itself and reads on from where it was;
 - it decodes each envelope, dropping malformed ones with a warning;
-- with other replicas of the service, it handles only the envelopes of its partitions and
-  keeps the others' for a takeover (:mod:`servicekit.replicas`), so that each envelope is
-  handled once however many replicas run;
+- with other replicas of the service, it handles only the envelopes of its partitions
+  (:mod:`servicekit.replicas`), so that each envelope is handled once however many
+  replicas run, and records how far it handled them, for a takeover;
 - it calls the handler for the envelope's kind, one envelope at a time, in order. A
   :class:`~servicekit.messages.ClientError` becomes an ``error`` message to the client; any
   other exception is logged and, for a message, answered with ``bad_request``; for an open,
@@ -87,8 +88,8 @@ class Service:
     Attributes:
         redis: the Redis client, closed when ``run()`` returns.
         outbox: what handlers publish with; also passed to :meth:`Handlers.background`.
-        subscriber: the reader of the service's channel; ``subscriber.connected`` is set
-            while it is connected to Redis.
+        inbox: the reader of the service's stream; ``inbox.connected`` is set while it is
+            connected to Redis.
         partitions: this replica's share of the connections.
     """
 
@@ -98,22 +99,27 @@ class Service:
         self.name = name
         self.handlers = handlers
         self.settings = ServiceSettings() if settings is None else settings
-        self.channel = bus.service_channel(name)
         self.logger = logging.getLogger(f"wslab.{name}")
-        self.redis: Redis = Redis.from_url(self.settings.redis_url)
+        self.redis: Redis = Redis.from_url(self.settings.redis_url, client_name=f"wslab-{name}")
         self.outbox = Outbox(self.redis, self.logger)
-        self.subscriber = bus.Subscriber(self.redis, self._receive)
+        self.inbox = bus.StreamReader(
+            self.redis, bus.service_stream(name), self._receive, count=self.settings.batch
+        )
         self.partitions = Partitions(
             self.redis,
             name,
             count=self.settings.partitions,
             lease=self.settings.lease,
-            window=self.settings.standby_window,
-            limit=self.settings.standby_limit,
+            publisher=self.outbox.publisher,
         )
         self._stopping = asyncio.Event()
         # Held while an envelope is handled, so that stopping waits for it.
         self._busy = asyncio.Lock()
+        # The id of the last stream entry handled or skipped: a takeover catches up to it.
+        self._read_through: bus.StreamId = (0, 0)
+        self._renewed = asyncio.Event()
+        # The seq of the last envelope handled, by connection, for the owned partitions.
+        self._seqs: dict[str, int] = {}
 
     def stop(self) -> None:
         """Make :meth:`run` return once the envelope being handled, if any, is done."""
@@ -125,15 +131,15 @@ class Service:
         Raises:
             Exception: whatever ended :meth:`Handlers.background` or the reader early.
         """
-        await self.subscriber.subscribe(self.channel)
         tasks = {
-            asyncio.create_task(self.subscriber.run(), name=f"{self.name} reader"),
+            asyncio.create_task(self.inbox.run(), name=f"{self.name} reader"),
             asyncio.create_task(self.handlers.background(self.outbox), name=f"{self.name} bg"),
             asyncio.create_task(self._heartbeat(), name=f"{self.name} heartbeat"),
+            asyncio.create_task(self._leases(), name=f"{self.name} leases"),
             asyncio.create_task(self._balance(), name=f"{self.name} partitions"),
         }
         stopping = asyncio.create_task(self._stopping.wait())
-        self.logger.info("= %s service started, reading %s", self.name, self.channel)
+        self.logger.info("= %s service started, reading %s", self.name, self.inbox.stream)
         failure: BaseException | None = None
         try:
             pending = {*tasks, stopping}
@@ -147,6 +153,7 @@ class Service:
         finally:
             async with self._busy:  # The envelope being handled, if any, is finished.
                 await bus.cancel_and_wait({*tasks, stopping})
+                self.partitions.handled(self._read_through)
                 with contextlib.suppress(Exception):  # Else the leases expire by themselves.
                     await self.partitions.release()
             with contextlib.suppress(OSError):  # Stale soon anyway; beat() logged why.
@@ -190,9 +197,18 @@ class Service:
                 # chat's welcome): closed, its client connects again.
                 await self._tell(ctx, ctx.close(_NOT_OPENED))
 
-    async def _receive(self, channel: str, data: bytes) -> None:
-        if self._stopping.is_set():
-            return  # Too late: run() is stopping.
+    async def _receive(self, batch: list[bus.Entry]) -> None:
+        for entry_id, fields in batch:
+            if self._stopping.is_set():
+                return  # Too late: run() is stopping; the next owner handles the rest.
+            async with self._busy:
+                if self.partitions.handles(self.partitions.of(_conn(fields)), entry_id):
+                    await self._handle_entry(fields)
+                self._read_through = entry_id
+        self.partitions.handled(self._read_through)
+
+    async def _handle_entry(self, fields: dict[bytes, bytes]) -> None:
+        data = fields.get(b"envelope", b"")
         try:
             envelope = bus.Envelope.decode(data)
             if envelope.kind == "message" and envelope.payload is None:
@@ -200,37 +216,61 @@ class Service:
         except bus.BusError as exc:
             self.logger.warning("! dropped a malformed envelope (%s): %.200r", exc, data)
             return
-        if self.partitions.of(envelope.conn) not in self.partitions.owned:
-            self.partitions.keep(envelope)
-            return
-        async with self._busy:
-            await self._handle_once(envelope)
-
-    async def _handle_once(self, envelope: bus.Envelope) -> None:
-        """Handle an envelope of an owned partition, then record it as handled."""
+        if envelope.seq <= self._seqs.get(envelope.conn, -1):
+            return  # Appended twice: the gateway sent it again, its first answer lost.
+        self._seqs[envelope.conn] = envelope.seq
         await self.handle(envelope)
-        try:
-            await self.partitions.done(envelope)
-        except Exception as exc:  # Redis is down: only a takeover now would repeat it.
-            self.logger.warning(
-                "! cannot record %s's envelope %d: %s", envelope.conn, envelope.seq, exc
+        if envelope.kind == "close":
+            del self._seqs[envelope.conn]
+
+    async def _catch_up(self, partition: int, through: bus.StreamId) -> bus.StreamId:
+        """Handle the entries of a partition taken over, from after ``through`` (its last
+        owner's record) to where this replica has read; return the later of the two."""
+        stop = self._read_through
+        start = through
+        while start < stop:
+            entries = await bus.entries_after(
+                self.redis, self.inbox.stream, start, stop, count=self.settings.batch
             )
+            if not entries:
+                break
+            for _, fields in entries:
+                if self.partitions.of(_conn(fields)) == partition:
+                    await self._handle_entry(fields)
+            start = entries[-1][0]
+        return max(through, stop)
+
+    async def _leases(self) -> None:
+        """Renew this replica's registration and leases, every ``partitions.period``."""
+        while True:
+            try:
+                await self.partitions.renew()
+                self._renewed.set()
+            except Exception as exc:  # Redis is down: the leases lapse, and handling stops.
+                self.logger.warning("! cannot renew partitions: %s", exc)
+            await asyncio.sleep(self.partitions.period)
 
     async def _balance(self) -> None:
         """Share the partitions with the other replicas, every ``partitions.period``."""
-        heard = 0  # The subscriber's connection the partitions were taken with.
-        since = 0.0  # When that connection's subscription was confirmed.
+        await self._renewed.wait()
+        await self.inbox.connected.wait()
+        self._read_through = max(self._read_through, self.inbox.position or (0, 0))
         while True:
-            if self.subscriber.connections != heard or not self.subscriber.connected.is_set():
-                # Away from the bus, even briefly: envelopes were missed, so start over.
-                self.partitions.deaf()
-                await self.subscriber.connected.wait()
-                heard, since = self.subscriber.connections, self.subscriber.connected_since
             try:
-                await self.partitions.balance(self._busy, self._handle_once, since=since)
+                async with self._busy:  # Between two envelopes.
+                    self.partitions.handled(self._read_through)
+                    owned = set(self.partitions.owned)
+                    await self.partitions.balance(self._catch_up)
+                    if not owned <= self.partitions.owned.keys():
+                        self._forget_released()
             except Exception as exc:  # Redis is down: the leases wait, or expire.
                 self.logger.warning("! cannot balance partitions: %s", exc)
             await asyncio.sleep(self.partitions.period)
+
+    def _forget_released(self) -> None:
+        """Forget the connections of the partitions this replica no longer owns."""
+        owned, of = self.partitions.owned, self.partitions.of
+        self._seqs = {conn: seq for conn, seq in self._seqs.items() if of(conn) in owned}
 
     async def _tell(self, ctx: Context, telling: Awaitable[None]) -> None:
         """Send the client an answer or a close, logging why if it cannot be sent."""
@@ -241,4 +281,9 @@ class Service:
 
     async def _heartbeat(self) -> None:
         path = Path(self.settings.health_file)
-        await beat(path, self.subscriber.connected, self.settings.heartbeat_interval)
+        await beat(path, self.inbox.connected, self.settings.heartbeat_interval)
+
+
+def _conn(fields: dict[bytes, bytes]) -> str:
+    """The connection of a stream entry, read without decoding its envelope."""
+    return fields.get(b"conn", b"").decode(errors="replace")

@@ -31,9 +31,7 @@ class ServiceSettings:
             (:mod:`servicekit.replicas`).
         lease: seconds a replica's hold on a partition lasts unless renewed
             (``WSLAB_LEASE``): how long a dead replica's connections wait for another.
-        standby_window: seconds of the other replicas' envelopes kept for a takeover
-            (``WSLAB_STANDBY_WINDOW``).
-        standby_limit: the most envelopes kept per partition (``WSLAB_STANDBY_LIMIT``).
+        batch: the most envelopes read from the stream at once (``WSLAB_BATCH``).
     """
 
     redis_url: str = setting(
@@ -52,21 +50,14 @@ class ServiceSettings:
     lease: float = setting(
         "WSLAB_LEASE", 3.0, "seconds a replica holds a partition unless it renews it"
     )
-    standby_window: float = setting(
-        "WSLAB_STANDBY_WINDOW", 30.0, "seconds of other replicas' envelopes kept for takeovers"
-    )
-    standby_limit: int = setting(
-        "WSLAB_STANDBY_LIMIT", 10_000, "the most envelopes kept per partition for takeovers"
-    )
+    batch: int = setting("WSLAB_BATCH", 100, "the most envelopes read from the stream at once")
 
     def __post_init__(self) -> None:
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
-        for name in ("heartbeat_interval", "lease", "standby_window"):
+        for name in ("heartbeat_interval", "lease"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
-        for name in ("partitions", "standby_limit"):
+        for name in ("partitions", "batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1")
-        if self.standby_window < 2 * self.lease:
-            raise ValueError("standby window must be at least twice the lease")

@@ -101,3 +101,31 @@ async def test_past_max_waiting_a_publish_fails_at_once_as_overloaded(
             future.result()
     assert await asyncio.gather(*futures[:3]) == [0, 0, 0]
     await publisher.aclose()
+
+
+async def test_commands_and_scripts_go_in_the_batch_in_order_with_the_publishes(
+    client: redis.Redis,
+) -> None:
+    publisher = Publisher(client)
+    script = client.register_script("return redis.call('INCR', KEYS[1]) * tonumber(ARGV[1])")
+    results = await within(
+        asyncio.gather(
+            publisher.command("SET", "counter", 1),
+            publisher.run(script, ["counter"], [10]),
+            publisher.publish("nobody", "x"),
+            publisher.command("GET", "counter"),
+        ),
+        "the batch",
+    )
+    assert results == [True, 20, 0, b"2"]
+    await publisher.aclose()
+
+
+async def test_a_script_redis_forgot_is_loaded_again_and_run_once(client: redis.Redis) -> None:
+    # As after a restart of Redis: the script cache is empty, and EVALSHA fails.
+    publisher = Publisher(client)
+    script = client.register_script("return redis.call('INCR', KEYS[1])")
+    assert await within(publisher.run(script, ["runs"], []), "the first run") == 1
+    await client.script_flush()
+    assert await within(publisher.run(script, ["runs"], []), "the run after the flush") == 2
+    await publisher.aclose()

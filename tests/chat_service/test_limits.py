@@ -85,11 +85,9 @@ def test_the_limits_are_settings_with_safe_defaults() -> None:
     settings = ChatSettings()
     assert (settings.max_text, settings.rate, settings.burst) == (2000, 5.0, 10)
     assert (settings.max_rooms, settings.sweep_interval) == (10, 5.0)
-    handlers = ChatHandlers.from_settings(
-        ChatSettings(max_text=7, max_rooms=3, lease=1.0, standby_window=25.0)
-    )
+    handlers = ChatHandlers.from_settings(ChatSettings(max_text=7, max_rooms=3, lease=1.5))
     assert (handlers.max_text, handlers.max_rooms) == (7, 3)
-    assert handlers.event_ttl == 50  # Longer than a replica keeps envelopes.
+    assert handlers.event_ttl == 30  # Twenty leases: long after a takeover handles it again.
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.chat_service.test_service import join
-from tests.servicekit.fake_gateway import FakeGateway, wait_subscribed
+from tests.servicekit.fake_gateway import FakeGateway, wait_registered
 from tests.waiting import until, within
 
 ROOT = Path(__file__).parents[2]
@@ -95,7 +95,7 @@ async def test_the_service_runs_is_healthy_and_stops_cleanly_on_sigterm(
         sys.executable, "-m", "chat_service", cwd=ROOT, env=env, stderr=subprocess.PIPE
     )
     try:
-        await wait_subscribed(gateway.redis, "wslab:svc:chat")
+        await wait_registered(gateway.redis, "chat")
         await join(gateway, "gw-test.1", "alice", seq=1)
         await until(health_file.exists, "the service to write its health file")
         health = await asyncio.create_subprocess_exec(

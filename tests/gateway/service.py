@@ -1,4 +1,4 @@
-"""A fake service on the bus: it reads the envelopes of its channel and answers with commands.
+"""A fake service on the bus: it reads the envelopes of its stream and answers with commands.
 
 The test drives it step by step, so nothing runs behind the test's back::
 
@@ -9,26 +9,39 @@ The test drives it step by step, so nothing runs behind the test's back::
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 import redis.asyncio as redis
 
-from bus import Command, Envelope, encode_command, gateway_channel, service_channel
-from tests.waiting import until, within
+from bus import (
+    Command,
+    Envelope,
+    encode_command,
+    format_id,
+    gateway_channel,
+    parse_id,
+    service_replicas,
+    service_stream,
+)
+from tests.waiting import HANG, until, within
 
 
 class FakeService:
-    """Subscribes to ``wslab:svc:<name>`` while the ``async with`` block runs."""
+    """A live replica of service ``name``, reading ``wslab:svc:<name>:in`` from its end,
+    while the ``async with`` block runs."""
 
     def __init__(self, client: redis.Redis, name: str) -> None:
         self.client = client
-        self.channel = service_channel(name)
-        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.stream = service_stream(name)
+        self.replicas = service_replicas(name)
+        self.position = "0-0"
 
     async def __aenter__(self) -> FakeService:
-        await self.pubsub.subscribe(self.channel)
-        # Subscribed once Redis says so: what the gateway publishes from now on arrives.
-        await wait_subscribers(self.client, self.channel, 1)
+        if last := await self.client.xrevrange(self.stream, count=1):
+            self.position = format_id(parse_id(last[0][0]))
+        # Live for longer than any test: gateways append from now on.
+        await self.client.zadd(self.replicas, {"fake": time.time() + 10 * HANG})
         return self
 
     async def __aexit__(
@@ -37,22 +50,23 @@ class FakeService:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.pubsub.aclose()
+        await self.client.zrem(self.replicas, "fake")
 
     async def next_raw(self) -> bytes:
-        """The next message published on the service's channel, as published."""
+        """The next envelope appended to the service's stream, as appended."""
 
-        async def next_message() -> bytes:
+        async def next_entry() -> bytes:
             while True:
-                message = await self.pubsub.get_message(timeout=1)
-                if message is not None:
-                    data: bytes = message["data"]
+                found = await self.client.xread({self.stream: self.position}, count=1, block=1000)
+                for _, [(entry_id, fields)] in found:
+                    self.position = entry_id.decode()
+                    data: bytes = fields[b"envelope"]
                     return data
 
-        return await within(next_message(), f"a message on {self.channel}")
+        return await within(next_entry(), f"an envelope on {self.stream}")
 
     async def next_envelope(self) -> Envelope:
-        """The next envelope published on the service's channel."""
+        """The next envelope appended to the service's stream."""
         return Envelope.decode(await self.next_raw())
 
     async def command(self, gateway: str, command: Command) -> None:

@@ -26,7 +26,7 @@ from bus import (
     Subscribe,
     Unsubscribe,
     gateway_channel,
-    service_channel,
+    service_stream,
     topic_channel,
 )
 from bus import gateway_alive_key as alive_key
@@ -128,6 +128,7 @@ async def running_hub(
     ready_timeout: float = HANG,
     alive_ttl: float = ALIVE_TTL,
     max_waiting: int = 100_000,
+    max_backlog: int = 200_000,
 ) -> AsyncIterator[Hub]:
     """A started hub, reading its command channel."""
     hub = Hub(
@@ -136,6 +137,7 @@ async def running_hub(
         ready_timeout=ready_timeout,
         alive_ttl=alive_ttl,
         max_waiting=max_waiting,
+        max_backlog=max_backlog,
     )
     await hub.start()
     try:
@@ -167,7 +169,7 @@ async def command(client: redis.Redis, data: bytes) -> None:
 # Envelopes: gateway -> service.
 
 
-async def test_open_publishes_an_open_envelope_to_the_service_channel(
+async def test_open_appends_an_open_envelope_to_the_services_stream(
     hub: Hub, service: FakeService
 ) -> None:
     connection = FakeConnection()
@@ -263,7 +265,7 @@ async def test_envelopes_go_to_the_service_of_the_connection(hub: Hub, client: r
     async with FakeService(client, "stocks") as stocks:
         link = await hub.open("stocks", "/stocks", "", FakeConnection().outbox)
         assert (await stocks.next_envelope()).conn == link.id
-        assert stocks.channel == service_channel("stocks") == "wslab:svc:stocks"
+        assert stocks.stream == service_stream("stocks") == "wslab:svc:stocks:in"
 
 
 # Undelivered envelopes.
@@ -753,6 +755,24 @@ async def test_an_overloaded_hub_refuses_messages_with_overloaded_and_says_it_is
         assert [(await service.next_envelope()).payload for _ in range(4)] == [
             f"line {n}" for n in range(4)
         ]
+
+
+async def test_a_service_far_behind_gets_no_more_messages_and_its_clients_are_told(
+    client: redis.Redis, service: FakeService
+) -> None:
+    async with running_hub(client, max_backlog=3) as hub:
+        connection = FakeConnection()
+        link = await hub.open("chat", "/chat", "", connection.outbox)
+        for n in range(3):  # The service reads them, but has not handled them: they stay.
+            await hub.forward(link, f"line {n}", time.time())
+        assert [decode_json(frames) for frames in connection.written] == [
+            {
+                "type": "error",
+                "code": "overloaded",
+                "message": "the chat service is too far behind; your message was not delivered",
+            }
+        ]
+        assert await client.xlen(service.stream) == 3
 
 
 async def test_a_hub_is_overloaded_from_half_its_waiting_envelopes(client: redis.Redis) -> None:

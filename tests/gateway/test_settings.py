@@ -40,6 +40,10 @@ VARIABLES = {
         "1048576",
         "bytes waiting to be sent to a client beyond which it is closed as too slow",
     ),
+    "WSLAB_MAX_BACKLOG": (
+        "200000",
+        "entries a service's stream may hold before clients' messages get overloaded",
+    ),
     "WSLAB_READY_TIMEOUT": ("1.0", "seconds /readyz waits for its canary through Redis"),
     "WSLAB_MAX_QUOTE_SYMBOLS": ("100", "symbols one GET /api/quotes may ask for"),
     "WSLAB_QUOTES_TIMEOUT": ("1.0", "seconds GET /api/quotes waits for Redis before a 503"),

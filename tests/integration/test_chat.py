@@ -252,6 +252,48 @@ async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_noth
     assert [event for event in own if event["type"] == "error"] == []
 
 
+def kill_connections(stack: DockerCompose, docker: docker_sdk.DockerClient, name: str) -> int:
+    """Kill the Redis connections named ``name`` (CLIENT KILL); return how many there were."""
+    listed = redis_cli(stack, docker, "CLIENT", "LIST").splitlines()
+    ids = [
+        fields["id"]
+        for fields in (dict(pair.split("=", 1) for pair in line.split()) for line in listed)
+        if fields.get("name") == name
+    ]
+    for id in ids:
+        redis_cli(stack, docker, "CLIENT", "KILL", "ID", id)
+    return len(ids)
+
+
+async def test_cutting_the_chat_replicas_redis_connections_mid_stream_loses_nothing(
+    stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
+) -> None:
+    # As when Redis drops a replica past its output-buffer limit, or the network blinks:
+    # what the gateway appended while a replica was away waits for it in the stream.
+    room = "cut-room"
+    texts = [f"line {n}" for n in range(40)]
+    cuts = 0
+    async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
+        await next_event(bob, "members", room=room, members=["alice", "bob"])
+        talking = asyncio.create_task(say_slowly(alice, texts, interval=0.25))
+        try:
+            while not talking.done():
+                cuts += await asyncio.to_thread(kill_connections, stack, docker, "wslab-chat")
+                await asyncio.sleep(0.5)
+            await talking
+        finally:
+            talking.cancel()
+        heard = [await next_event(bob, "message", nick="alice") for _ in texts]
+        own: list[Event] = []  # Until alice hears her last line: no error on the way.
+        while not own or own[-1].get("text") != texts[-1]:
+            own.append(json.loads(await within(alice.recv(), "alice to hear her own lines")))
+    assert cuts >= 10
+    assert [event["text"] for event in heard] == texts
+    first = heard[0]["seq"]
+    assert [event["seq"] for event in heard] == list(range(first, first + len(texts)))
+    assert [event for event in own if event["type"] == "error"] == []
+
+
 async def test_a_burst_of_a_thousand_clients_talking_at_once_gets_no_bus_down_and_leaves_no_ghost(
     gateway: Address,
 ) -> None:

@@ -1,6 +1,6 @@
 """Playing the gateway's role on a real Redis, to test services from the outside.
 
-:class:`FakeGateway` publishes envelopes to a service's channel and reads, in the order
+:class:`FakeGateway` appends envelopes to a service's stream and reads, in the order
 Redis delivered them, the commands sent to its own channel and the messages of the topics
 it listens to. :func:`running` runs a service for the duration of a block.
 """
@@ -68,9 +68,9 @@ class FakeGateway:
     async def close(self, conn: str, query: str = "") -> None:
         await self._envelope("close", conn, query=query)
 
-    async def publish_raw(self, data: bytes) -> None:
-        """Publish anything on the service's channel."""
-        await self.redis.publish(bus.service_channel(self.service), data)
+    async def append_raw(self, conn: str, data: bytes) -> None:
+        """Append anything to the service's stream, as an envelope of ``conn``."""
+        await self.redis.xadd(bus.service_stream(self.service), {"conn": conn, "envelope": data})
 
     async def next(self) -> bus.Command | Published:
         """The next command to this gateway or message on a listened topic."""
@@ -140,34 +140,39 @@ class FakeGateway:
             received_at=now,
             published_at=now,
         )
-        await self.publish_raw(envelope.encode())
+        await self.append_raw(conn, envelope.encode())
 
 
-async def wait_subscribed(
-    redis: Redis, channel: str, task: asyncio.Task[Any] | None = None
-) -> None:
-    """Wait until someone is subscribed to ``channel``; fail early if ``task`` ends."""
+async def serving(service: Service, task: asyncio.Task[None]) -> None:
+    """Wait until ``service``, run by ``task``, owns all its partitions; fail early if
+    ``task`` ends."""
 
-    async def subscribed() -> None:
-        while True:
-            if task is not None and task.done():
+    async def owning() -> None:
+        while len(service.partitions.owned) < service.partitions.count:
+            if task.done():
                 task.result()  # Raises what ended it.
-                raise AssertionError("the service stopped before subscribing")
-            [(_, count)] = await redis.pubsub_numsub(channel)
-            if count > 0:
-                return
+                raise AssertionError("the service stopped before owning its partitions")
             await asyncio.sleep(POLL)
 
-    await within(subscribed(), f"a subscriber to {channel}")
+    await within(owning(), f"the {service.name} service to own its partitions")
+
+
+async def wait_registered(redis: Redis, service: str) -> None:
+    """Wait until a replica of ``service`` (another process) is registered as live."""
+
+    async def registered() -> None:
+        while not await redis.zcard(bus.service_replicas(service)):
+            await asyncio.sleep(POLL)
+
+    await within(registered(), f"a replica of the {service} service to register")
 
 
 @contextlib.asynccontextmanager
 async def running(service: Service) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``service`` in a task, subscribed to its channel, until the block ends."""
+    """Run ``service`` in a task, owning all its partitions, until the block ends."""
     task = asyncio.create_task(service.run())
     try:
-        async with Redis.from_url(service.settings.redis_url) as client:
-            await wait_subscribed(client, service.channel, task)
+        await serving(service, task)
         yield task
     finally:
         service.stop()

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 import bus
 from servicekit import ClientError, Context, Handlers, Outbox, Service, ServiceSettings
-from tests.servicekit.fake_gateway import FakeGateway, Published, running, wait_subscribed
+from tests.servicekit.fake_gateway import FakeGateway, Published, running, serving
 from tests.waiting import until, within
 
 
@@ -162,7 +162,7 @@ async def test_a_malformed_envelope_is_logged_and_dropped(
     service: Service, gateway: FakeGateway, caplog: pytest.LogCaptureFixture, data: bytes
 ) -> None:
     async with running(service):
-        await gateway.publish_raw(data)
+        await gateway.append_raw(gateway.conn(9), data)
         await gateway.message(gateway.conn(1), '"still here"')
         assert await gateway.reply(gateway.conn(1)) == "still here"
     [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -255,7 +255,7 @@ async def test_stopping_lets_the_current_message_finish(
     service: Service, handlers: Demo, gateway: FakeGateway
 ) -> None:
     task = asyncio.create_task(service.run())
-    await wait_subscribed(gateway.redis, service.channel, task)
+    await serving(service, task)
     await gateway.message(gateway.conn(1), "slow")
     await within(handlers.started.wait(), "the slow handler to start")
     service.stop()

@@ -79,8 +79,7 @@ def test_help_lists_each_setting_with_its_variable_and_default(
     [
         ({"WSLAB_PARTITIONS": "0"}, "partitions must be at least 1"),
         ({"WSLAB_LEASE": "0"}, "lease must be positive"),
-        ({"WSLAB_STANDBY_LIMIT": "0"}, "standby limit must be at least 1"),
-        ({"WSLAB_LEASE": "10", "WSLAB_STANDBY_WINDOW": "15"}, "at least twice the lease"),
+        ({"WSLAB_BATCH": "0"}, "batch must be at least 1"),
     ],
 )
 def test_the_replica_settings_are_checked(

@@ -10,7 +10,7 @@ import sys
 from itertools import islice
 from pathlib import Path
 
-from tests.servicekit.fake_gateway import FakeGateway, Published, wait_subscribed
+from tests.servicekit.fake_gateway import FakeGateway, Published, wait_registered
 from tests.stock_service.test_service import simulated
 from tests.waiting import HANG, within
 
@@ -55,7 +55,7 @@ async def test_the_service_quotes_from_its_seed_and_stops_cleanly_on_sigterm(
         sys.executable, "-m", "stock_service", cwd=ROOT, env=env, stderr=subprocess.PIPE
     )
     try:
-        await wait_subscribed(gateway.redis, "wslab:svc:stocks")
+        await wait_registered(gateway.redis, "stocks")
         item = await gateway.next()
         assert isinstance(item, Published)
         quote = ("IBM", item.message["seq"], item.message["price"])
