@@ -7,9 +7,9 @@ id and expires unless the owner renews it. The owner handles the partition's env
 stream order, so a connection's envelopes are handled in the order its gateway appended
 them; the other replicas skip them.
 
-The stream keeps what is not handled yet. Each owner records, in the hash
-``wslab:svc:<service>:done``, the id of the stream entry through which it handled each of
-its partitions. A replica that takes a partition over, because its owner released it (and
+The stream keeps what is not handled yet. Each owner records, once a period and when it
+releases a partition, in the hash ``wslab:svc:<service>:done``, the id of the stream entry
+through which it handled each of its partitions. A replica that takes a partition over, because its owner released it (and
 recorded where it stopped) or died (and its lease expired), handles the partition's entries
 after that id first. Entries every partition's owner handled are trimmed from the stream.
 
@@ -153,7 +153,8 @@ class Partitions:
 
     def handled(self, through: bus.StreamId) -> None:
         """Record that every entry of the owned partitions up to ``through`` is handled:
-        with the next batch of answers, so that an answer is never lost to a takeover."""
+        after the answers already asked for, in the publisher's order, so that an answer is
+        never lost to a takeover."""
         if not self.owned:
             return
         for partition, last in self.owned.items():

@@ -138,6 +138,19 @@ async def handled(replicas: Replicas, count: int) -> None:
     await until(lambda: len(replicas.handled) >= count, f"{count} envelopes handled")
 
 
+async def recorded(client: Redis) -> None:
+    """Wait until every partition is recorded as handled through the stream's last entry:
+    the owners record once a period, and a replica killed before it leaves its last
+    envelopes to be handled again."""
+    [(last, _)] = await client.xrevrange(bus.service_stream("demo"), count=1)
+
+    async def through_last() -> bool:
+        done = await client.hvals(bus.service_key("demo", "done"))
+        return len(done) == 8 and min(map(bus.parse_id, done)) >= bus.parse_id(last)
+
+    await until(through_last, "the owners to record what they handled")
+
+
 def by_connection(handled: Handled) -> dict[str, list[int]]:
     seqs: dict[str, list[int]] = {}
     for _, conn, seq in handled:
@@ -183,6 +196,7 @@ async def test_a_killed_replicas_connections_are_taken_over_with_nothing_lost_or
         await gateway.open(gateway.conn(n))
         await gateway.message(gateway.conn(n), "before")
     await handled(replicas, CONNECTIONS * 2)
+    await recorded(gateway.redis)
 
     await replicas.kill("second")
     for n in range(CONNECTIONS):  # While its leases last, first keeps its envelopes.
@@ -210,6 +224,7 @@ async def test_a_newcomer_takes_a_dead_replica_over_with_what_came_while_nobody_
     for n in range(CONNECTIONS):
         await gateway.open(gateway.conn(n))
     await handled(replicas, CONNECTIONS)
+    await recorded(gateway.redis)
 
     await replicas.kill("first")
     for n in range(CONNECTIONS):  # No replica runs: the stream keeps them.
@@ -226,6 +241,29 @@ async def test_a_newcomer_takes_a_dead_replica_over_with_what_came_while_nobody_
         gateway.conn(n): [0, 1, 2] for n in range(CONNECTIONS)
     }
     assert {name for name, _, seq in replicas.handled if seq > 0} == {"second"}
+
+
+async def test_what_a_killed_replica_handled_but_did_not_record_is_handled_again_not_lost(
+    replicas: Replicas, gateway: FakeGateway
+) -> None:
+    await replicas.started("first", owning=8)
+    recorded_nothing_from_now(replicas, "first")
+    for n in range(CONNECTIONS):
+        await gateway.open(gateway.conn(n))
+    await handled(replicas, CONNECTIONS)
+    await replicas.kill("first")
+    await replicas.expire("first")
+    await replicas.started("second", owning=8)
+    await handled(replicas, 2 * CONNECTIONS)
+    await replicas.stop_all()
+
+    assert by_connection(replicas.handled) == {gateway.conn(n): [0, 0] for n in range(CONNECTIONS)}
+
+
+def recorded_nothing_from_now(replicas: Replicas, name: str) -> None:
+    """Make a replica record nothing more, as if it were killed before its next record."""
+    service, _ = replicas.tasks[name]
+    service.partitions.handled = lambda through: None  # type: ignore[method-assign]
 
 
 async def test_a_replica_whose_redis_connections_are_killed_mid_stream_loses_nothing(
