@@ -53,6 +53,7 @@ from .keys import (
     seq_key,
     topic,
 )
+from .locking import SharedLock
 from .messages import (
     DEFAULT_ROOM,
     ROOM_NAME,
@@ -284,9 +285,9 @@ class ChatHandlers(Handlers):
         self._append: AsyncScript | None = None
         self._say: AsyncScript | None = None
         self._presence: Presence | None = None
-        # Handlers run one at a time; the sweeper waits for the one running, if any, so
+        # Handlers share it, each for its own connection; the sweeper holds it alone, so
         # that a connection is never forgotten half-way through joining a room.
-        self._lock = asyncio.Lock()
+        self._lock = SharedLock()
 
     @classmethod
     def from_settings(cls, settings: ChatSettings) -> ChatHandlers:
@@ -312,17 +313,17 @@ class ChatHandlers(Handlers):
 
     async def on_open(self, ctx: Context) -> None:
         """See :meth:`_open`."""
-        async with self._lock:
+        async with self._lock.shared():
             await self._open(ctx)
 
     async def on_message(self, ctx: Context, text: str) -> None:
         """See :meth:`_message`."""
-        async with self._lock:
+        async with self._lock.shared():
             await self._message(ctx, text)
 
     async def on_close(self, ctx: Context) -> None:
         """Leave every room the client was in, announcing each ``leave``, and forget it."""
-        async with self._lock:
+        async with self._lock.shared():
             self.buckets.pop(ctx.conn.id, None)
             await self._leave_all(ctx.redis, ctx.conn, ctx.envelope)
 
@@ -458,7 +459,7 @@ class ChatHandlers(Handlers):
         for gateway in await presence.gateways():
             if await presence.is_alive(gateway):
                 continue
-            async with self._lock:
+            async with self._lock.exclusive():
                 conns = await presence.connections(gateway)
                 for conn in conns:
                     self.buckets.pop(conn.id, None)
@@ -537,7 +538,8 @@ class ChatHandlers(Handlers):
         keys.append(event_key(ctx.envelope.conn, ctx.envelope.seq, "message", room))
         channel = bus.topic_channel(topic(room))
         args: list[str | int] = [room, head, middle, after, self.history, channel, self.event_ttl]
-        result = await self._say(keys=keys, args=args, client=ctx.redis)
+        # In the outbox's pipeline: the lines of a batch, said together, cost one round trip.
+        result = await ctx.outbox.publisher.run(self._say, keys, args)
         if result == b"not_member":
             raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
         if result == b"unknown":

@@ -9,9 +9,10 @@ them; the other replicas skip them.
 
 The stream keeps what is not handled yet. Each owner records, once a period and when it
 releases a partition, in the hash ``wslab:svc:<service>:done``, the id of the stream entry
-through which it handled each of its partitions. A replica that takes a partition over, because its owner released it (and
-recorded where it stopped) or died (and its lease expired), handles the partition's entries
-after that id first. Entries every partition's owner handled are trimmed from the stream.
+through which it handled each of its partitions. A replica that takes a partition over,
+because its owner released it (and recorded where it stopped) or died (and its lease
+expired), handles the partition's entries after that id first. Entries every partition's
+owner handled are trimmed from the stream.
 
 Each replica registers in ``wslab:svc:<service>:replicas`` until a lease from now, and
 takes free partitions up to its share, ``ceil(count / replicas)``; an owner with more than

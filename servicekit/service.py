@@ -8,7 +8,9 @@ A service's logic is a :class:`Handlers` subclass; :class:`Service` does the res
 - with other replicas of the service, it handles only the envelopes of its partitions
   (:mod:`servicekit.replicas`), so that each envelope is handled once however many
   replicas run, and records how far it handled them, for a takeover;
-- it calls the handler for the envelope's kind, one envelope at a time, in order. A
+- it calls the handler for the envelope's kind: a connection's envelopes one at a time, in
+  order; those of different connections in one batch read from the stream at the same
+  time, so that what their handlers send Redis goes in one pipeline. A
   :class:`~servicekit.messages.ClientError` becomes an ``error`` message to the client; any
   other exception is logged and, for a message, answered with ``bad_request``; for an open,
   the connection is closed, for its client to connect again. Neither stops the service;
@@ -48,8 +50,9 @@ _NOT_OPENED = "the service could not open this connection; connect again"
 class Handlers:
     """A service's logic. Subclass it and override the methods the service needs.
 
-    Handlers run one at a time, in the order envelopes arrive. See :class:`Context` for
-    what they can do.
+    A connection's envelopes are handled one at a time, in the order they arrive; handlers
+    of different connections may run at the same time (each batch read from the stream is
+    handled at once, connection by connection). See :class:`Context` for what they can do.
     """
 
     async def on_open(self, ctx: Context) -> None:
@@ -198,13 +201,21 @@ class Service:
                 await self._tell(ctx, ctx.close(_NOT_OPENED))
 
     async def _receive(self, batch: list[bus.Entry]) -> None:
-        for entry_id, fields in batch:
+        async with self._busy:
             if self._stopping.is_set():
                 return  # Too late: run() is stopping; the next owner handles the rest.
-            async with self._busy:
-                if self.partitions.handles(self.partitions.of(_conn(fields)), entry_id):
-                    await self._handle_entry(fields)
-                self._read_through = entry_id
+            mine: dict[str, list[dict[bytes, bytes]]] = {}
+            for entry_id, fields in batch:
+                conn = _conn(fields)
+                if self.partitions.handles(self.partitions.of(conn), entry_id):
+                    mine.setdefault(conn, []).append(fields)
+            await asyncio.gather(*(self._handle_in_order(entries) for entries in mine.values()))
+            self._read_through = batch[-1][0]
+
+    async def _handle_in_order(self, entries: list[dict[bytes, bytes]]) -> None:
+        """Handle one connection's entries, one after the other."""
+        for fields in entries:
+            await self._handle_entry(fields)
 
     async def _handle_entry(self, fields: dict[bytes, bytes]) -> None:
         data = fields.get(b"envelope", b"")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 import bus
 from servicekit import Service
@@ -40,6 +41,8 @@ class FakeGateway:
         self.pubsub = self.redis.pubsub()
         # The seq of each connection's next envelope, as the gateway numbers them.
         self._seqs: dict[str, int] = {}
+        # Where envelopes go inside a together() block.
+        self._together: Pipeline | None = None
 
     async def __aenter__(self) -> FakeGateway:
         await self._listen(bus.gateway_channel(self.id))
@@ -70,7 +73,22 @@ class FakeGateway:
 
     async def append_raw(self, conn: str, data: bytes) -> None:
         """Append anything to the service's stream, as an envelope of ``conn``."""
-        await self.redis.xadd(bus.service_stream(self.service), {"conn": conn, "envelope": data})
+        entry = {"conn": conn, "envelope": data}
+        if self._together is not None:
+            self._together.xadd(bus.service_stream(self.service), entry)  # type: ignore[arg-type]
+        else:
+            await self.redis.xadd(bus.service_stream(self.service), entry)  # type: ignore[arg-type]
+
+    @contextlib.asynccontextmanager
+    async def together(self) -> AsyncIterator[None]:
+        """Append the block's envelopes at once (MULTI/EXEC), for the service to read them in
+        one batch."""
+        self._together = self.redis.pipeline(transaction=True)
+        try:
+            yield
+            await self._together.execute()
+        finally:
+            self._together = None
 
     async def next(self) -> bus.Command | Published:
         """The next command to this gateway or message on a listened topic."""

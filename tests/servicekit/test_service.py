@@ -266,6 +266,26 @@ async def test_stopping_lets_the_current_message_finish(
     assert await gateway.next() == bus.Send(conn="gw-test.1", payload="slow done")
 
 
+async def test_the_connections_of_a_batch_are_handled_together_each_in_order(
+    service: Service, handlers: Demo, gateway: FakeGateway
+) -> None:
+    async with running(service):
+        async with gateway.together():
+            await gateway.message(gateway.conn(1), "slow")
+            await gateway.message(gateway.conn(1), "after slow")
+            await gateway.message(gateway.conn(2), "meanwhile")
+        conn1, conn2 = gateway.conn(1), gateway.conn(2)
+        try:
+            await within(handlers.started.wait(), "the slow handler to start")
+            # While connection 1 waits in its handler, connection 2 is answered...
+            assert await gateway.next() == bus.Send(conn=conn2, payload="meanwhile")
+        finally:
+            handlers.release.set()
+        # ... and connection 1's next message waits for its first.
+        assert await gateway.next() == bus.Send(conn=conn1, payload="slow done")
+        assert await gateway.next() == bus.Send(conn=conn1, payload="after slow")
+
+
 async def test_a_stopped_service_ignores_envelopes(
     service: Service, handlers: Demo, gateway: FakeGateway
 ) -> None:
