@@ -98,11 +98,14 @@ from report import markdown_table
 
 from bus import (
     QUOTES_KEY,
+    Entry,
     Envelope,
+    StreamReader,
     Subscribe,
     encode_command,
     gateway_channel,
-    service_channel,
+    service_replicas,
+    service_stream,
     topic_channel,
 )
 from client import Connection, connect
@@ -503,12 +506,10 @@ async def stocks_service(
     Each new ``/stocks`` connection is subscribed to every symbol's quotes, with
     ``conflate``, except the slow clients' when ``conflate_slow`` is False.
     """
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(service_channel(SERVICE))
 
-    async def serve() -> None:
-        async for message in pubsub.listen():
-            envelope = Envelope.decode(message["data"])
+    async def serve(batch: list[Entry]) -> None:
+        for _, fields in batch:
+            envelope = Envelope.decode(fields[b"envelope"])
             if envelope.kind != "open":
                 continue
             conflate = conflate_slow or envelope.query != SLOW_QUERY
@@ -518,13 +519,18 @@ async def stocks_service(
                     pipe.publish(gateway_channel(envelope.gateway), encode_command(command))
                 await pipe.execute()
 
-    task = asyncio.create_task(serve())
+    reader = StreamReader(client, service_stream(SERVICE), serve)
+    task = asyncio.create_task(reader.run())
+    # A live replica while the block runs: the gateway appends envelopes only for one.
+    await client.zadd(service_replicas(SERVICE), {"stand-in": time.time() + 10 * TIMEOUT})
     try:
+        async with asyncio.timeout(TIMEOUT):
+            await reader.connected.wait()
         yield
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await pubsub.aclose()
+        await client.zrem(service_replicas(SERVICE), "stand-in")
 
 
 async def wait_subscribed(hub: Hub, client: Redis, count: int, symbols: Sequence[str]) -> None:

@@ -100,17 +100,13 @@ import os
 import platform
 import random
 import re
-import resource
 import shlex
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
 import tracemalloc
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -122,6 +118,25 @@ from typing import IO, Any
 import redis
 import uvicorn
 from machine import cpu_model, load_average
+from processes import (
+    KIB,
+    MIB,
+    ROOT,
+    TIMEOUT,
+    Memory,
+    cpu_time,
+    free_port,
+    gateway_env,
+    memory,
+    metric,
+    pin,
+    raise_open_files,
+    redis_server,
+    started,
+    tail,
+    wait_open,
+    wait_ready,
+)
 from redis.asyncio import Redis
 from report import markdown_table
 from websockets.asyncio.client import ClientConnection
@@ -135,7 +150,17 @@ from websockets.extensions.permessage_deflate import (
 )
 from websockets.frames import Frame, Opcode
 
-from bus import Envelope, Subscribe, encode_command, gateway_channel, service_channel, topic_channel
+from bus import (
+    Entry,
+    Envelope,
+    StreamReader,
+    Subscribe,
+    encode_command,
+    gateway_channel,
+    service_replicas,
+    service_stream,
+    topic_channel,
+)
 from chat_service.messages import room_event
 from client import Connection as DraftConnection
 from client import ConnectionClosed as DraftClosed
@@ -148,9 +173,6 @@ from stock_service import STOCKS, Market, Quote, StockSettings
 from stock_service.messages import quote, snapshot
 from wsdraft import Limits
 
-ROOT = Path(__file__).resolve().parent.parent
-#: Seconds any one step (starting a process, opening or closing the connections) may take.
-TIMEOUT = 60.0
 #: Handshakes, or requests, in flight at once. The gateway once answered "bus_down" past
 #: about 100 at once (one pooled Redis connection per publish; bus.Publisher batches now);
 #: the run still checks wslab_undelivered_total.
@@ -167,8 +189,6 @@ MEASURED, WARMUP = "bench=measured", "bench=warmup"
 #: The environment variable naming the file where a traced gateway writes its report.
 TRACE_ENV = "WSLAB_BENCH_TRACEMALLOC"
 TRACE_FRAMES = 25
-KIB = 1024
-MIB = 1024 * 1024
 US = 1e6
 
 
@@ -261,137 +281,6 @@ def chat_texts(limit: int) -> list[str]:
 
 
 # Processes -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Memory:
-    """A process's resident memory, in bytes."""
-
-    rss: int
-    anon: int
-
-    def __sub__(self, other: Memory) -> Memory:
-        return Memory(self.rss - other.rss, self.anon - other.anon)
-
-
-def memory(pid: int) -> Memory:
-    """``VmRSS`` and ``RssAnon`` of ``/proc/<pid>/status``."""
-    fields: dict[str, int] = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon"):
-                fields[key] = int(value.split()[0]) * KIB
-    return Memory(fields["VmRSS"], fields["RssAnon"])
-
-
-def cpu_time(pid: int) -> float:
-    """The user and system CPU time of ``pid``, in seconds (``/proc/<pid>/stat``)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    # After the command: state (field 3), ... utime (14) and stime (15).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pin(pid: int, core: int) -> None:
-    """Pin every thread of ``pid`` to ``core``."""
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task), {core})
-
-
-def raise_open_files(needed: int) -> int:
-    """Raise this process's RLIMIT_NOFILE (inherited by what it starts) to ``needed``.
-
-    Raises:
-        RuntimeError: the hard limit is lower and cannot be raised.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return soft
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
-        except (ValueError, OSError) as exc:
-            msg = f"RLIMIT_NOFILE's hard limit is {hard}; {needed} are needed"
-            raise RuntimeError(msg) from exc
-        return needed
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    return needed
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def started(
-    command: Sequence[str],
-    log: IO[bytes],
-    *,
-    env: dict[str, str] | None = None,
-    stdio: bool = False,
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Run ``command`` until the block ends, its output to ``log``; then end it.
-
-    With ``stdio``, its stdin and stdout are pipes (the reference server's commands).
-    """
-    pipe = asyncio.subprocess.PIPE if stdio else asyncio.subprocess.DEVNULL
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=ROOT,
-        env=env,
-        stdin=pipe,
-        stdout=pipe if stdio else log,
-        stderr=log,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                async with asyncio.timeout(10):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-def tail(log: IO[bytes], lines: int = 20) -> str:
-    """The last lines written to ``log``."""
-    log.flush()
-    log.seek(0)
-    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
-
-
-@asynccontextmanager
-async def redis_server(url: str | None, log: IO[bytes]) -> AsyncIterator[str]:
-    """``url``, or the URL of a ``redis-server`` started on a free loopback port."""
-    if url:
-        yield url
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: pass --redis-url")
-    port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--maxclients", "1000", "--loglevel", "warning"]
-    async with started(command, log) as process:
-        url = f"redis://127.0.0.1:{port}/0"
-        async with Redis.from_url(url) as client, asyncio.timeout(TIMEOUT):
-            while True:
-                if process.returncode is not None:
-                    raise RuntimeError(f"redis-server stopped:\n{tail(log)}")
-                with contextlib.suppress(redis.RedisError):
-                    await client.ping()
-                    break
-                await asyncio.sleep(0.05)
-        yield url
 
 
 # Clients -------------------------------------------------------------------------------------
@@ -548,23 +437,18 @@ class StandIn:
         self.opens = 0
         self.messages = 0
         self.task: asyncio.Task[None] | None = None
+        self.reader = StreamReader(client, service_stream(service), self._read)
 
-    async def run(self) -> None:
-        """Read the service's channel until cancelled."""
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(service_channel(self.service))
-            async for message in pubsub.listen():
-                envelope = Envelope.decode(message["data"])
-                self.opens += envelope.kind == "open"
-                if envelope.query != MEASURED:
-                    continue
-                if envelope.kind == "open":
-                    self.measured.append(envelope)
-                elif envelope.kind == "message":
-                    self.messages += 1
-        finally:
-            await pubsub.aclose()
+    async def _read(self, batch: list[Entry]) -> None:
+        for _, fields in batch:
+            envelope = Envelope.decode(fields[b"envelope"])
+            self.opens += envelope.kind == "open"
+            if envelope.query != MEASURED:
+                continue
+            if envelope.kind == "open":
+                self.measured.append(envelope)
+            elif envelope.kind == "message":
+                self.messages += 1
 
     async def open_peers(
         self, opener: Opener, query: str, count: int, opened: list[Peer]
@@ -595,10 +479,13 @@ async def stand_in(url: str, service: str) -> AsyncIterator[StandIn]:
     """A :class:`StandIn` for ``service``, listening while the block runs."""
     async with Redis.from_url(url) as client:
         service_stand_in = StandIn(client, service)
-        task = service_stand_in.task = asyncio.create_task(service_stand_in.run())
+        reader = service_stand_in.reader
+        task = service_stand_in.task = asyncio.create_task(reader.run())
+        # A live replica for the whole run: the gateway appends envelopes only for one.
+        await client.zadd(service_replicas(service), {"stand-in": time.time() + 10 * TIMEOUT})
         try:
             async with asyncio.timeout(TIMEOUT):
-                while not (await client.pubsub_numsub(service_channel(service)))[0][1]:
+                while not reader.connected.is_set():
                     if task.done():
                         task.result()
                     await asyncio.sleep(0.01)
@@ -606,46 +493,7 @@ async def stand_in(url: str, service: str) -> AsyncIterator[StandIn]:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-def http_get(url: str) -> tuple[int, str]:
-    """The status and body of a GET (blocking: run it in a thread)."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-
-
-async def wait_ready(port: int, process: asyncio.subprocess.Process, log: IO[bytes]) -> None:
-    """Wait until the gateway on ``port`` answers /readyz with 200."""
-    async with asyncio.timeout(TIMEOUT):
-        while True:
-            if process.returncode is not None:
-                raise RuntimeError(f"the gateway stopped:\n{tail(log)}")
-            with contextlib.suppress(OSError):
-                status, _ = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/readyz")
-                if status == 200:
-                    return
-            await asyncio.sleep(0.1)
-
-
-async def metric(port: int, name: str, labels: str = "") -> int:
-    """The sum of the gateway's samples of ``name`` whose labels contain ``labels``."""
-    _, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
-    pattern = rf"^{name}(?:{{([^}}]*)}})? ([0-9.e+]+)$"
-    return round(
-        sum(
-            float(value)
-            for found, value in re.findall(pattern, body, re.MULTILINE)
-            if labels in found
-        )
-    )
-
-
-async def open_connections(port: int, protocol: str) -> int:
-    """The gateway's ``wslab_open_connections{protocol=...}``."""
-    return await metric(port, "wslab_open_connections", f'protocol="{protocol}"')
+            await client.zrem(service_replicas(service), "stand-in")
 
 
 async def check_delivered(port: int) -> None:
@@ -654,13 +502,6 @@ async def check_delivered(port: int) -> None:
     if undelivered:
         msg = f"the gateway could not publish {undelivered} envelopes (wslab_undelivered_total)"
         raise RuntimeError(msg)
-
-
-async def wait_open(port: int, protocol: str, count: int) -> None:
-    """Wait until the gateway counts ``count`` open connections of ``protocol``."""
-    async with asyncio.timeout(TIMEOUT):
-        while (now := await open_connections(port, protocol)) != count:
-            await asyncio.sleep(0.2 if abs(now - count) > 10 else 0.05)
 
 
 @dataclass(frozen=True)
@@ -675,18 +516,6 @@ class GatewayResult:
     cpu: float  # seconds, over the working messages
     deliveries: int
     trace: list[str]
-
-
-def gateway_env(port: int, url: str, gateway_id: str) -> dict[str, str]:
-    """The environment of a ``python -m gateway`` on loopback ``port`` with Redis at ``url``."""
-    return dict(
-        os.environ,
-        WSLAB_HOST="127.0.0.1",
-        WSLAB_PORT=str(port),
-        REDIS_URL=url,
-        WSLAB_GATEWAY_ID=gateway_id,
-        WSLAB_LOG_LEVEL="WARNING",
-    )
 
 
 async def measure_gateway(

@@ -13,6 +13,11 @@ Two scenarios, over either protocol (the draft or RFC 6455; the caller opens soc
 
 Only what arrives after the warm-up counts. Latencies go into a :class:`Histogram` with 1%
 precision, as an HDR histogram keeps them, so that millions cost a few kilobytes.
+
+One process may not keep up with a gateway: :mod:`client.bench_command` runs several, each
+with a share of the connections (in one room for the chat, each member with a nick of its
+own), started together through a :class:`Sync`, and :func:`merge_reports` adds their
+reports up.
 """
 
 from __future__ import annotations
@@ -24,11 +29,22 @@ import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-__all__ = ["BenchOptions", "Histogram", "Progress", "Report", "Socket", "Tally", "run_bench"]
+__all__ = [
+    "BenchOptions",
+    "Histogram",
+    "Progress",
+    "Report",
+    "Socket",
+    "Sync",
+    "Tally",
+    "merge_reports",
+    "run_bench",
+    "shares",
+]
 
 Scenario = Literal["chat", "quotes"]
 #: Percentiles reported, as fractions.
@@ -72,6 +88,29 @@ class Histogram:
         self._counts[int(math.log(micros) / self._log_base)] += 1
         self.count += 1
         self.max = max(self.max, seconds)
+
+    def merge(self, other: Histogram) -> None:
+        """Count ``other``'s latencies too (they must have the same precision)."""
+        self._counts.update(other._counts)
+        self.count += other.count
+        self.max = max(self.max, other.max)
+
+    def to_json(self) -> dict[str, object]:
+        """The counts, to send to another process (:meth:`from_json` reads them)."""
+        return {
+            "log_base": self._log_base,
+            "counts": {str(bucket): n for bucket, n in self._counts.items()},
+            "max": self.max,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Histogram:
+        histogram = cls()
+        histogram._log_base = float(data["log_base"])
+        histogram._counts = Counter({int(bucket): int(n) for bucket, n in data["counts"].items()})
+        histogram.count = sum(histogram._counts.values())
+        histogram.max = float(data["max"])
+        return histogram
 
     def percentile(self, fraction: float) -> float:
         """The latency below which ``fraction`` of the counted ones are, in seconds."""
@@ -118,6 +157,10 @@ class BenchOptions:
         duration: seconds measured, after the warm-up.
         warmup: seconds before measuring.
         drain: chat: seconds to wait, at most, for the last lines to arrive.
+        room: chat: the token naming the room and the lines (several processes share
+            one); empty: a new one.
+        first: the number of the first connection, which its nickname carries (each
+            process numbers its share of the connections from its own first).
     """
 
     base: str
@@ -129,6 +172,8 @@ class BenchOptions:
     duration: float = 10.0
     warmup: float = 2.0
     drain: float = 10.0
+    room: str = ""
+    first: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +190,10 @@ class Report:
     errors: dict[str, int]
     latency: dict[str, float]
     gateway: dict[str, float]
+    #: The latencies themselves, for :func:`merge_reports`.
+    histogram: Histogram = field(default_factory=Histogram, compare=False, repr=False)
+    #: Processes whose reports this one adds up.
+    processes: int = 1
 
     @property
     def rate(self) -> float:
@@ -170,12 +219,15 @@ class Report:
             "errors": self.errors,
             "latency_ms": {name: round(value * 1e3, 3) for name, value in self.latency.items()},
             "gateway": self.gateway,
+            "processes": self.processes,
         }
 
     def lines(self) -> list[str]:
         """The report for a person."""
         options = self.options
         what = f"{options.scenario}, {options.connections} connections ({self.protocol})"
+        if self.processes > 1:
+            what += f" in {self.processes} processes"
         latency = "  ".join(f"{name} {value * 1e3:.1f}" for name, value in self.latency.items())
         lines = [
             f"{what}, {self.seconds:.1f} s measured",
@@ -196,6 +248,63 @@ class Report:
         return lines
 
 
+def latencies(histogram: Histogram) -> dict[str, float]:
+    """The percentiles reported, and the maximum, in seconds."""
+    latency = {name: histogram.percentile(q) for name, q in PERCENTILES.items()}
+    latency["max"] = histogram.max
+    return latency
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` whole shares as even as can be, larger ones first."""
+    return [total // parts + (part < total % parts) for part in range(parts)]
+
+
+def merge_reports(
+    options: BenchOptions, reports: Sequence[Report], gateway: Mapping[str, float]
+) -> Report:
+    """The report of a run split among processes: their figures added up.
+
+    ``options`` are the whole run's; ``gateway``, its counters, read once for all. In the
+    chat every member hears every process's lines, so a line sent is
+    ``options.connections`` deliveries expected, whoever sent it.
+    """
+    histogram = Histogram()
+    errors: Counter[str] = Counter()
+    for report in reports:
+        histogram.merge(report.histogram)
+        errors.update(report.errors)
+    sent = sum(report.sent for report in reports)
+    chat = options.scenario == "chat"
+    return Report(
+        options=options,
+        protocol=reports[0].protocol if reports else "",
+        seconds=options.duration,
+        sent=sent,
+        deliveries=sum(report.deliveries for report in reports),
+        expected=sent * options.connections if chat else None,
+        skipped=sum(report.skipped for report in reports),
+        errors=dict(errors),
+        latency=latencies(histogram),
+        gateway=dict(gateway),
+        histogram=histogram,
+        processes=len(reports),
+    )
+
+
+class Sync(Protocol):
+    """How one of several processes of a run keeps in step with the others."""
+
+    async def start(self) -> float:
+        """Say this process is ready; return the Unix time the measure starts at, the
+        same for all."""
+        ...
+
+    async def total_sent(self, sent: int) -> int:
+        """Say how many lines this process sent; return how many all of them sent."""
+        ...
+
+
 #: Called about once a second while measuring: seconds measured so far, and the tally.
 Progress = Callable[[float, Tally], None]
 #: Reads the gateway's counters (from /metrics), for the report.
@@ -210,29 +319,33 @@ async def run_bench(
     progress: Progress | None = None,
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
+    sync: Sync | None = None,
 ) -> Report:
     """Run ``options``' scenario through connections ``opener`` opens; return the figures.
 
     ``clock`` is the Unix time: chat lines carry it, and quotes carry the service's.
+    ``sync`` starts the measure with the other processes of the run, and counts what all
+    of them sent, the deliveries each member expects.
     """
     tally = Tally(since=math.inf)
     sockets: list[Socket] = []
     tasks: list[asyncio.Task[None]] = []
     before = dict(await metrics()) if metrics is not None else {}
-    marker = f"bench {secrets.token_hex(3)} "
-    room = "bench-" + marker.split()[1]
+    token = options.room or secrets.token_hex(3)
+    marker = f"bench {token} "
+    room = f"bench-{token}"
     expected: int | None = None
     primed: list[asyncio.Event] = []
     try:
         await _open(options, opener, tally, sockets, tasks, primed, marker, room, clock)
         if options.scenario == "chat":
             await _prime(sockets[0], marker, room, primed, clock)
-        tally.since = clock() + options.warmup
+        tally.since = await sync.start() if sync is not None else clock() + options.warmup
         end = tally.since + options.duration
         senders = []
         if options.scenario == "chat":
             count = min(options.senders, len(sockets))
-            interval = count / options.rate
+            interval = count / options.rate if count else 0.0
             senders = [
                 asyncio.create_task(
                     _say(socket, tally, marker, room, number, interval, end, clock, number / count)
@@ -246,7 +359,8 @@ async def run_bench(
                 progress(min(clock(), end) - tally.since, tally)
         await asyncio.gather(*senders)
         if options.scenario == "chat":
-            expected = tally.sent * len(sockets)
+            sent = await sync.total_sent(tally.sent) if sync is not None else tally.sent
+            expected = sent * len(sockets)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(options.drain):
                     while tally.deliveries < expected:
@@ -257,8 +371,6 @@ async def run_bench(
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
     after = dict(await metrics()) if metrics is not None else {}
-    latency = {name: tally.latency.percentile(q) for name, q in PERCENTILES.items()}
-    latency["max"] = tally.latency.max
     return Report(
         options=options,
         protocol=protocol,
@@ -268,8 +380,9 @@ async def run_bench(
         expected=expected,
         skipped=tally.skipped,
         errors=dict(tally.errors),
-        latency=latency,
+        latency=latencies(tally.latency),
         gateway={name: after[name] - before.get(name, 0.0) for name in after},
+        histogram=tally.latency,
     )
 
 
@@ -292,7 +405,8 @@ async def _open(
 
     async def open_one(number: int) -> None:
         if options.scenario == "chat":
-            url = f"{options.base}/chat?nick=b{marker.split()[1]}-{number}&room={room}"
+            nick = f"b{marker.split()[1]}-{options.first + number}"
+            url = f"{options.base}/chat?nick={nick}&room={room}"
         else:
             url = f"{options.base}/stocks"
         async with semaphore:

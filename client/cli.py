@@ -316,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat: seconds to wait at most for the last lines (default: %(default)s)",
     )
     bench_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_parser.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="split the connections among N worker processes, for when one cannot keep up"
+        " (default: %(default)s)",
+    )
     _add_timeout_option(bench_parser)
     _add_connection_options(bench_parser)
     return parser

@@ -49,3 +49,15 @@ async def test_the_quotes_bench_counts_deliveries_from_the_feed(gateway: Address
     assert report["deliveries"] > 0
     assert report["expected"] is None
     assert report["errors"] == {}
+
+
+async def test_two_processes_share_one_room_and_their_reports_add_up(gateway: Address) -> None:
+    status, report = await bench(gateway, "-c", "20", "--rate", "10", "--processes", "2")
+    assert status == 0, report
+    assert report["processes"] == 2
+    assert report["connections"] == 20
+    assert report["sent"] > 0
+    # Every member, whichever process holds it, hears every line of both processes.
+    assert report["deliveries"] == report["expected"] == report["sent"] * 20
+    assert (report["lost"], report["errors"]) == (0, {})
+    assert report["gateway"]["messages_out"] >= report["deliveries"]
