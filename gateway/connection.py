@@ -247,7 +247,7 @@ class Connection(asyncio.Protocol):
         if not self.corked:
             self.settings.flusher.add(self)
         self.corked += frames
-        self.corked_size += sum(len(frame) for frame in frames)
+        self.corked_size += sum(map(len, frames))
 
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size() + self.corked_size

@@ -53,6 +53,9 @@ logger = logging.getLogger("wslab.gateway")
 
 ALIVE_TTL = 10.0
 """Seconds the alive key lives unless refreshed; it is refreshed every third of that."""
+BEHIND_AFTER = 100
+"""Topic messages in one event-loop turn past which the gateway is behind the bus. The
+stock feed's batch of 10 ms brings one quote at its default rate, a dozen at 1,000/s."""
 MAX_RETRIED_CLOSES = 100_000
 """Close envelopes kept to publish again, at most: a route to a service that never runs
 must not grow the gateway's memory without end."""
@@ -86,6 +89,9 @@ class Hub:
         max_backlog: entries a service's stream may hold, handled or not (it is trimmed as
             the service goes): past it, the service is far behind, and a client's message
             is refused with ``overloaded``.
+        behind_after: topic messages read in one event-loop turn past which the gateway is
+            behind the bus: from then on in that turn, the topics every subscriber takes
+            conflated send only their latest message, at the end of the turn.
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class Hub:
         alive_ttl: float = ALIVE_TTL,
         max_waiting: int = 100_000,
         max_backlog: int = 200_000,
+        behind_after: int = BEHIND_AFTER,
     ) -> None:
         self.client = client
         self.gateway_id = gateway_id
@@ -106,10 +113,19 @@ class Hub:
         self.subscriber = Subscriber(client, self._on_bus_message)
         self.publisher = Publisher(client, max_waiting=max_waiting)
         self.max_backlog = max_backlog
+        self.behind_after = behind_after
+        # Topic messages read in this turn.
+        self._read_this_turn = 0
         self._append = client.register_script(APPEND)
         self.links: dict[str, Link] = {}
         # Local connections subscribed to each topic channel.
         self.subscribers: dict[str, set[Link]] = {}
+        # How many of them take each channel unconflated: its messages go out at once.
+        self._strict: dict[str, int] = {}
+        # While behind, the other channels' latest message of this turn, with the connections
+        # subscribed when it came: it goes out at the end of the turn, and replaces what
+        # came before it in the same turn (see _on_topic).
+        self._latest: dict[str, tuple[Outgoing, list[Link]]] = {}
         self._ids = itertools.count(1)
         self._canaries: dict[str, asyncio.Future[None]] = {}
         # Close envelopes that reached no service, by connection: retried while alive.
@@ -279,9 +295,41 @@ class Hub:
         except UnicodeDecodeError:
             logger.warning("! dropped a topic message that is not UTF-8 on %s", channel)
             return
-        message = Outgoing(True, data)
+        self._on_topic(channel, Outgoing(True, data))
+
+    def _on_topic(self, channel: str, message: Outgoing) -> None:
+        """Send a topic's message to its subscribers: at once, unless the gateway is behind
+        the bus and every subscriber takes the topic conflated; then at the end of this
+        turn, as the latest of its topic.
+
+        A gateway that falls behind reads many messages in one turn. Of a topic every
+        subscriber takes conflated (quotes), it then sends only the latest, and so catches
+        up, instead of sending every stale quote while the backlog grows in Redis
+        (docs/BUS.md, "Conflation").
+        """
+        if not self._read_this_turn:
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        self._read_this_turn += 1
+        links = list(self.subscribers.get(channel, ()))
+        keeping_up = self._read_this_turn <= self.behind_after
+        if keeping_up or self._strict.get(channel) or not links:
+            self._fan_out(channel, message, links)
+            return
+        replaced = self._latest.get(channel)
+        if replaced is not None:
+            metrics.CONFLATED.inc(len(replaced[1]))
+        self._latest[channel] = (message, links)
+
+    def _end_turn(self) -> None:
+        self._read_this_turn = 0
+        latest, self._latest = self._latest, {}
+        for channel, (message, links) in latest.items():
+            # Not to those that unsubscribed since: the message would follow their goodbye.
+            self._fan_out(channel, message, [link for link in links if channel in link.channels])
+
+    def _fan_out(self, channel: str, message: Outgoing, links: list[Link]) -> None:
         sent = 0
-        for link in list(self.subscribers.get(channel, ())):
+        for link in links:
             sent += link.outbox.send(message, channel)
         metrics.MESSAGES_OUT.inc(sent)
 
@@ -316,20 +364,32 @@ class Hub:
             metrics.MESSAGES_OUT.inc()
 
     async def _subscribe(self, link: Link, channel: str, conflate: bool) -> None:
+        self._count_strict(link, channel, -1)
         link.channels.add(channel)
         link.outbox.conflate(channel, conflate)
+        self._count_strict(link, channel, +1)
         links = self.subscribers.setdefault(channel, set())
         links.add(link)
         if len(links) == 1:
             await self.subscriber.subscribe(channel)
 
     async def _unsubscribe(self, link: Link, channel: str) -> None:
+        self._count_strict(link, channel, -1)
         link.channels.discard(channel)
         link.outbox.forget(channel)
         links = self.subscribers.get(channel, set())
         links.discard(link)
         if not links and self.subscribers.pop(channel, None) is not None:
             await self.subscriber.unsubscribe(channel)
+
+    def _count_strict(self, link: Link, channel: str, change: int) -> None:
+        """Count ``link`` in or out of ``channel``'s unconflated subscribers, if it is one."""
+        if channel in link.channels and channel not in link.outbox.conflated:
+            count = self._strict.get(channel, 0) + change
+            if count:
+                self._strict[channel] = count
+            else:
+                del self._strict[channel]
 
     async def ready(self) -> bool:
         """Send a canary through Redis to this gateway and wait for it to come back."""

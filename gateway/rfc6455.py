@@ -55,6 +55,10 @@ _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 _MAX_REASON = 123
 
 
+#: wsdraft's state for each of websockets' once the handshake is done.
+_STATES = {WSState.OPEN: State.OPEN, WSState.CLOSING: State.CLOSING, WSState.CLOSED: State.CLOSED}
+
+
 @dataclass(frozen=True)
 class RFC6455Framing:
     """Frames a message unmasked and unfragmented, as a server sends it."""
@@ -115,16 +119,12 @@ class RFC6455Wire:
     @property
     def state(self) -> State:
         """Where the connection is in its life, in wsdraft's terms."""
+        # Asked for each message sent to the connection: a lookup, not a match.
         if self._closed:
             return State.CLOSED
-        match self._ws.state:
-            case WSState.CONNECTING:
-                return State.ACCEPTING if self._requested else State.CONNECTING
-            case WSState.OPEN:
-                return State.OPEN
-            case WSState.CLOSING:
-                return State.CLOSING
-        return State.CLOSED
+        if self._ws.state is WSState.CONNECTING:
+            return State.ACCEPTING if self._requested else State.CONNECTING
+        return _STATES[self._ws.state]
 
     # Input from the network.
 

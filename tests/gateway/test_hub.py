@@ -129,6 +129,7 @@ async def running_hub(
     alive_ttl: float = ALIVE_TTL,
     max_waiting: int = 100_000,
     max_backlog: int = 200_000,
+    behind_after: int = 100,
 ) -> AsyncIterator[Hub]:
     """A started hub, reading its command channel."""
     hub = Hub(
@@ -138,6 +139,7 @@ async def running_hub(
         alive_ttl=alive_ttl,
         max_waiting=max_waiting,
         max_backlog=max_backlog,
+        behind_after=behind_after,
     )
     await hub.start()
     try:
@@ -630,6 +632,90 @@ async def test_unsubscribing_from_a_conflated_topic_drops_its_held_message(
     assert link.channels == outbox.conflated == set()
     outbox.resume()
     assert connection.written == [text("marker"), text("unsubscribed")]
+
+
+async def subscribed(
+    hub: Hub, service: FakeService, client: redis.Redis, conflate: bool, count: int = 1
+) -> list[FakeConnection]:
+    """``count`` connections subscribed to quotes.MSFT, conflated or not."""
+    connections = [FakeConnection() for _ in range(count)]
+    for connection in connections:
+        link = await hub.open("chat", "/chat", "", connection.outbox)
+        await service.command(
+            GATEWAY, Subscribe(conn=link.id, topic="quotes.MSFT", conflate=conflate)
+        )
+        await service.command(GATEWAY, Send(conn=link.id, payload="subscribed"))
+        assert await connection.next() == text("subscribed")
+    await wait_subscribers(client, topic_channel("quotes.MSFT"), 1)
+    return connections
+
+
+async def test_a_gateway_keeping_up_sends_every_message_of_a_conflated_topic(
+    hub: Hub, service: FakeService, client: redis.Redis
+) -> None:
+    [connection] = await subscribed(hub, service, client, conflate=True)
+    quotes = topic_channel("quotes.MSFT")
+    for price in ("27.91", "27.92", "27.93"):  # In one turn, but fewer than behind_after.
+        await hub._on_bus_message(quotes, f"MSFT {price}".encode())
+    assert connection.written == [text("subscribed")] + [
+        text(f"MSFT {price}") for price in ("27.91", "27.92", "27.93")
+    ]
+
+
+async def test_a_gateway_behind_the_bus_sends_a_conflated_topic_s_latest_message_only(
+    service: FakeService, client: redis.Redis
+) -> None:
+    # A gateway that falls behind reads many messages in one turn, as here.
+    async with running_hub(client, behind_after=1) as hub:
+        [first, second] = await subscribed(hub, service, client, conflate=True, count=2)
+        quotes = topic_channel("quotes.MSFT")
+        before = sample("wslab_conflated_messages_total")
+        for price in ("27.91", "27.92", "27.93"):
+            await hub._on_bus_message(quotes, f"MSFT {price}".encode())
+        # The first at once; past behind_after, the latest at the end of the turn.
+        assert first.written == second.written == [text("subscribed"), text("MSFT 27.91")]
+        await asyncio.sleep(0)
+        assert (
+            first.written
+            == second.written
+            == [
+                text("subscribed"),
+                text("MSFT 27.91"),
+                text("MSFT 27.93"),
+            ]
+        )
+        assert sample("wslab_conflated_messages_total") == before + 2  # 27.92, twice.
+
+
+async def test_a_gateway_behind_the_bus_sends_every_message_of_a_topic_taken_unconflated(
+    service: FakeService, client: redis.Redis
+) -> None:
+    async with running_hub(client, behind_after=0) as hub:
+        [conflating] = await subscribed(hub, service, client, conflate=True)
+        [strict] = await subscribed(hub, service, client, conflate=False)
+        quotes = topic_channel("quotes.MSFT")
+        for price in ("27.91", "27.92"):
+            await hub._on_bus_message(quotes, f"MSFT {price}".encode())
+        expected = [text("subscribed"), text("MSFT 27.91"), text("MSFT 27.92")]
+        assert conflating.written == strict.written == expected
+
+
+async def test_a_latest_message_goes_only_to_those_subscribed_when_it_came_and_still_are(
+    service: FakeService, client: redis.Redis
+) -> None:
+    async with running_hub(client, behind_after=0) as hub:
+        [staying, leaving] = await subscribed(hub, service, client, conflate=True, count=2)
+        late = FakeConnection()
+        late_link = await hub.open("chat", "/chat", "", late.outbox)
+        quotes = topic_channel("quotes.MSFT")
+        # In one turn (the channel has subscribers: nothing here waits for Redis):
+        await hub._on_bus_message(quotes, b"MSFT 27.91")
+        await hub._subscribe(late_link, quotes, True)  # After the quote came.
+        await hub._unsubscribe(hub.links[f"{GATEWAY}.2"], quotes)  # Before it went out.
+        await asyncio.sleep(0)
+        assert staying.written == [text("subscribed"), text("MSFT 27.91")]
+        assert leaving.written == [text("subscribed")]
+        assert late.written == []
 
 
 # Readiness.
