@@ -710,7 +710,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"{workload}, {server.label} (load {load_average()}):", flush=True)
                     try:
                         runs.append(await run_fanout(server, workload, args, log))
-                    except RuntimeError as exc:  # Reported; the other runs go on.
+                    except (RuntimeError, OSError) as exc:  # Reported; the other runs go on.
                         print(f"  failed: {exc}", flush=True)
         if "memory" in args.workloads:
             for stack in args.stacks:

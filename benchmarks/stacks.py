@@ -75,6 +75,10 @@ class Server:
     def env(self, port: int, redis_url: str) -> dict[str, str]:
         env = gateway_env(port, redis_url, f"gw-side-{port}")
         env["WSLAB_MAX_CONNECTIONS"] = "30000"
+        # The conventional app queues for a client without a bound; the gateway closes one
+        # more than 1 MiB behind, which a sink of 1,000 members' joins can be while the load
+        # generator shares its core with the chat service. Measured, not closed.
+        env["WSLAB_MAX_WRITE_BUFFER"] = str(64 * 2**20)
         return env
 
     def quote_channel(self, symbol: str) -> str:

@@ -16,7 +16,7 @@ A service's logic is a :class:`Handlers` subclass; :class:`Service` does the res
   the connection is closed, for its client to connect again. Neither stops the service;
 - it runs :meth:`Handlers.background` alongside, and touches the heartbeat file while
   connected to the bus;
-- :meth:`Service.stop` lets the current envelope finish, then stops everything and closes
+- :meth:`Service.stop` lets the batch being handled finish, then stops everything and closes
   Redis.
 """
 
@@ -29,7 +29,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import assert_never
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 import bus
 
@@ -103,7 +103,15 @@ class Service:
         self.handlers = handlers
         self.settings = ServiceSettings() if settings is None else settings
         self.logger = logging.getLogger(f"wslab.{name}")
-        self.redis: Redis = Redis.from_url(self.settings.redis_url, client_name=f"wslab-{name}")
+        # Handlers of a batch run at once: past its size, the pool makes them wait for a
+        # connection instead of failing, as redis-py's default pool does past its cap.
+        pool = BlockingConnectionPool.from_url(
+            self.settings.redis_url,
+            max_connections=self.settings.redis_connections,
+            timeout=None,
+            client_name=f"wslab-{name}",
+        )
+        self.redis: Redis = Redis.from_pool(pool)
         self.outbox = Outbox(self.redis, self.logger)
         self.inbox = bus.StreamReader(
             self.redis, bus.service_stream(name), self._receive, count=self.settings.batch
@@ -125,7 +133,7 @@ class Service:
         self._seqs: dict[str, int] = {}
 
     def stop(self) -> None:
-        """Make :meth:`run` return once the envelope being handled, if any, is done."""
+        """Make :meth:`run` return once the batch being handled, if any, is done."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -154,7 +162,7 @@ class Service:
             if failure is not None:
                 self.logger.error("! %s service failed", self.name, exc_info=failure)
         finally:
-            async with self._busy:  # The envelope being handled, if any, is finished.
+            async with self._busy:  # The batch being handled, if any, is finished.
                 await bus.cancel_and_wait({*tasks, stopping})
                 self.partitions.handled(self._read_through)
                 with contextlib.suppress(Exception):  # Else the leases expire by themselves.

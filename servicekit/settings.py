@@ -32,6 +32,8 @@ class ServiceSettings:
         lease: seconds a replica's hold on a partition lasts unless renewed
             (``WSLAB_LEASE``): how long a dead replica's connections wait for another.
         batch: the most envelopes read from the stream at once (``WSLAB_BATCH``).
+        redis_connections: the most Redis connections the service opens; handlers wait
+            for one beyond (``WSLAB_REDIS_CONNECTIONS``).
     """
 
     redis_url: str = setting(
@@ -51,6 +53,9 @@ class ServiceSettings:
         "WSLAB_LEASE", 3.0, "seconds a replica holds a partition unless it renews it"
     )
     batch: int = setting("WSLAB_BATCH", 100, "the most envelopes read from the stream at once")
+    redis_connections: int = setting(
+        "WSLAB_REDIS_CONNECTIONS", 50, "the most Redis connections; handlers wait for one beyond"
+    )
 
     def __post_init__(self) -> None:
         if self.log_level not in LOG_LEVELS:
@@ -58,6 +63,6 @@ class ServiceSettings:
         for name in ("heartbeat_interval", "lease"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
-        for name in ("partitions", "batch"):
+        for name in ("partitions", "batch", "redis_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1")

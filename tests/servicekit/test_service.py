@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -284,6 +286,20 @@ async def test_the_connections_of_a_batch_are_handled_together_each_in_order(
         # ... and connection 1's next message waits for its first.
         assert await gateway.next() == bus.Send(conn=conn1, payload="slow done")
         assert await gateway.next() == bus.Send(conn=conn1, payload="after slow")
+
+
+async def test_a_batch_of_more_connections_than_redis_connections_waits_for_them_not_fails(
+    settings: ServiceSettings, handlers: Demo, gateway: FakeGateway
+) -> None:
+    # Each handler takes a pooled connection: redis-py's own pool fails past its cap.
+    narrow = dataclasses.replace(settings, batch=200, redis_connections=3)
+    async with running(Service("demo", handlers, narrow)):
+        async with gateway.together():
+            for n in range(200):
+                await gateway.message(gateway.conn(n), "count")
+        replies = [await gateway.next() for _ in range(200)]
+    sends = [reply for reply in replies if isinstance(reply, bus.Send)]
+    assert sorted(json.loads(send.payload)["count"] for send in sends) == list(range(1, 201))
 
 
 async def test_a_stopped_service_ignores_envelopes(
