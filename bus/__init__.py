@@ -19,6 +19,7 @@ from .channels import (
     service_stream,
     topic_channel,
 )
+from .clients import redis_client
 from .inbox import (
     APPEND,
     Appended,
@@ -71,6 +72,7 @@ __all__ = [
     "gateway_alive_key",
     "gateway_channel",
     "parse_id",
+    "redis_client",
     "service_key",
     "service_replicas",
     "service_stream",

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as redis
 from fastapi import FastAPI, HTTPException, Query, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,6 +17,7 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from bus import redis_client
 from wsdraft import Limits
 
 from .connection import OUTBOX, RECEIVED_AT, SETTINGS, ConnectionSettings
@@ -41,8 +41,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        # Named, so that CLIENT LIST tells the gateways' connections from the services'.
-        client = redis.Redis.from_url(settings.redis_url, client_name="wslab-gateway")
+        # Named, so that CLIENT LIST tells the gateways' connections from the services';
+        # concurrent requests past the pool's size wait for a connection, not fail.
+        client = redis_client(
+            settings.redis_url, name="wslab-gateway", max_connections=settings.redis_connections
+        )
         hub = Hub(
             client,
             settings.gateway_id,

@@ -55,6 +55,9 @@ class Settings:
         2**20,
         "bytes waiting to be sent to a client beyond which it is closed as too slow",
     )
+    redis_connections: int = setting(
+        "WSLAB_REDIS_CONNECTIONS", 50, "the most Redis connections; requests wait for one beyond"
+    )
     max_backlog: int = setting(
         "WSLAB_MAX_BACKLOG",
         200_000,

@@ -29,7 +29,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import assert_never
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 import bus
 
@@ -103,15 +103,13 @@ class Service:
         self.handlers = handlers
         self.settings = ServiceSettings() if settings is None else settings
         self.logger = logging.getLogger(f"wslab.{name}")
-        # Handlers of a batch run at once: past its size, the pool makes them wait for a
-        # connection instead of failing, as redis-py's default pool does past its cap.
-        pool = BlockingConnectionPool.from_url(
+        # The handlers of a batch run at once: past the pool's size, they wait for a
+        # connection instead of failing.
+        self.redis: Redis = bus.redis_client(
             self.settings.redis_url,
+            name=f"wslab-{name}",
             max_connections=self.settings.redis_connections,
-            timeout=None,
-            client_name=f"wslab-{name}",
         )
-        self.redis: Redis = Redis.from_pool(pool)
         self.outbox = Outbox(self.redis, self.logger)
         self.inbox = bus.StreamReader(
             self.redis, bus.service_stream(name), self._receive, count=self.settings.batch

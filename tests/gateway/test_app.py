@@ -194,6 +194,27 @@ async def quotes(client: redis.Redis) -> None:
 
 
 @pytest.mark.usefixtures("quotes")
+async def test_quotes_asked_at_once_past_the_redis_connections_wait_for_one_not_fail(
+    redis_url: str,
+) -> None:
+    # redis-py's own pool refuses a connection past its cap, 100: these got 503s.
+    app = create_app(settings(redis_url, redis_connections=3))
+    count = 300
+    async with run_server(app) as server:
+        await wait_ready(server)
+        async with httpx.AsyncClient(
+            base_url=server.url("", scheme="http"),
+            trust_env=False,
+            timeout=HANG,
+            limits=httpx.Limits(max_connections=count),
+        ) as http:
+            asked = [http.get("/api/quotes", params={"symbols": "MSFT"}) for _ in range(count)]
+            responses = await asyncio.gather(*asked)
+    assert [response.status_code for response in responses] == [200] * count
+    assert {response.json()["quotes"][0]["symbol"] for response in responses} == {"MSFT"}
+
+
+@pytest.mark.usefixtures("quotes")
 async def test_quotes_answers_the_quotes_of_the_symbols_asked_in_their_order(
     server: RunningServer,
 ) -> None:

@@ -40,6 +40,7 @@ VARIABLES = {
         "1048576",
         "bytes waiting to be sent to a client beyond which it is closed as too slow",
     ),
+    "WSLAB_REDIS_CONNECTIONS": ("50", "the most Redis connections; requests wait for one beyond"),
     "WSLAB_MAX_BACKLOG": (
         "200000",
         "entries a service's stream may hold before clients' messages get overloaded",
