@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .tasks import reconnecting
 
 __all__ = [
     "APPEND",
@@ -70,9 +70,6 @@ Entry = tuple[StreamId, dict[bytes, bytes]]
 
 Handler = Callable[[list[Entry]], Awaitable[None]]
 """Called with each batch of entries read, in order, one batch at a time."""
-
-_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-_FIRST_BACKOFF = 0.05
 
 
 def parse_id(text: bytes | str) -> StreamId:
@@ -139,18 +136,8 @@ class StreamReader:
 
     async def run(self) -> None:
         """Read and hand over batches until cancelled."""
-        backoff = _FIRST_BACKOFF
-        while True:
-            try:
-                await self._read()
-            except _ERRORS as exc:
-                logger.warning("! lost the stream %s (%s)", self.stream, exc)
-            finally:
-                if self.connected.is_set():  # It worked for a while: retry soon.
-                    backoff = _FIRST_BACKOFF
-                self.connected.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+        lost = f"the stream {self.stream}"
+        await reconnecting(self._read, self.connected, lost=lost, max_backoff=self.max_backoff)
 
     async def _read(self) -> None:
         if self.position is None:

@@ -15,8 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .tasks import CONNECTION_ERRORS as _ERRORS
+from .tasks import reconnecting
 
 __all__ = ["Subscriber"]
 
@@ -24,9 +25,6 @@ logger = logging.getLogger("wslab.bus")
 
 Handler = Callable[[str, bytes], Awaitable[None]]
 """Called with the channel and the data of each message, one at a time."""
-
-_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-_FIRST_BACKOFF = 0.05
 
 
 class Subscriber:
@@ -87,21 +85,18 @@ class Subscriber:
 
     async def run(self) -> None:
         """Read and dispatch messages until cancelled, reconnecting as needed."""
-        backoff = _FIRST_BACKOFF
-        while True:
-            try:
-                await self._read()
-            except _ERRORS as exc:
-                logger.warning("! redis pub/sub lost (%s)", exc)
-            finally:
-                if self.connected.is_set():  # It worked for a while: retry soon.
-                    backoff = _FIRST_BACKOFF
-                self.connected.clear()
-                if self._pubsub is not None:
-                    await self._pubsub.aclose()
-                    self._pubsub = None
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+        await reconnecting(
+            self._read,
+            self.connected,
+            lost="redis pub/sub",
+            max_backoff=self.max_backoff,
+            cleanup=self._close,
+        )
+
+    async def _close(self) -> None:
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+            self._pubsub = None
 
     async def _read(self) -> None:
         self._pubsub = pubsub = self.client.pubsub()
