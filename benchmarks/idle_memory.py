@@ -166,8 +166,8 @@ from client import Connection as DraftConnection
 from client import ConnectionClosed as DraftClosed
 from client import connect as draft_connect
 from gateway import Settings
-from gateway.draft import DraftFraming
-from gateway.rfc6455 import RFC6455Framing
+from gateway.draft import draft_framing
+from gateway.rfc6455 import RFC6455Wire
 from servicekit import encode
 from stock_service import STOCKS, Market, Quote, StockSettings
 from stock_service.messages import quote, snapshot
@@ -871,7 +871,7 @@ def deflate_encoding(
 
 def plain_encodings() -> list[Callable[[], Encoding]]:
     """The gateway's framings: once per message, whatever the number of connections."""
-    rfc6455, draft = RFC6455Framing(), DraftFraming(Limits().fragment_size)
+    rfc6455, draft = RFC6455Wire.framing, draft_framing(Limits().fragment_size)
 
     def make_rfc6455() -> Encoding:
         return Encoding("RFC 6455, no deflate", lambda p: rfc6455(True, p)[0], False)

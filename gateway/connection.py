@@ -153,6 +153,10 @@ class Connection(asyncio.Protocol):
         #: The wire protocol's name and core, once the request head arrived.
         self.protocol = ""
         self.wire: Wire | None = None
+        #: The core's framing, once chosen, and whether it is open, as of the last
+        #: :meth:`_flush`: read for every message of a fan-out, so kept at hand.
+        self.framing: Framing
+        self.open = False
         self.outbox = Outbox(self, self.settings.max_write_buffer)
         # Frames the outbox wrote this turn, for the flusher; their total size.
         self.corked: list[bytes] = []
@@ -197,6 +201,7 @@ class Connection(asyncio.Protocol):
                 secure=is_ssl(self.transport),
                 limits=self.settings.limits,
             )
+            self.framing = self.wire.framing
         self.wire.receive_data(data)
         self._flush()
 
@@ -235,13 +240,8 @@ class Connection(asyncio.Protocol):
 
     # What the outbox writes through (gateway.outbox.Writer).
 
-    @property
-    def framing(self) -> Framing:
-        assert self.wire is not None
-        return self.wire.framing
-
     def is_open(self) -> bool:
-        return self.state is State.OPEN
+        return self.open
 
     def write(self, frames: tuple[bytes, ...]) -> None:
         if not self.corked:
@@ -281,7 +281,9 @@ class Connection(asyncio.Protocol):
                 metrics.BYTES_OUT.inc(len(data))
             else:
                 self.transport.close()
-        if wire.state is State.CLOSING and self.timer is None:
+        state = wire.state
+        self.open = state is State.OPEN
+        if state is State.CLOSING and self.timer is None:
             self.timer = self.loop.call_later(wire.limits.close_timeout, self._time_out)
         for event in wire.events_received():
             match event:

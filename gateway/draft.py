@@ -3,16 +3,19 @@ few extra calls (:class:`gateway.wire.Wire`)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from wsdraft import Limits, Opcode, ServerProtocol, State, close_body
 from wsdraft.frames import encode_message
 
-__all__ = ["DraftFraming", "DraftWire"]
+__all__ = ["DraftFraming", "DraftWire", "draft_framing"]
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity, as fast as a dict key can be: a fan-out looks its frames
+# up by framing once per connection. draft_framing gives every connection the same one.
+@dataclass(frozen=True, eq=False)
 class DraftFraming:
     """Frames a message for the draft, in fragments of ``fragment_size`` bytes."""
 
@@ -21,6 +24,12 @@ class DraftFraming:
     def __call__(self, text: bool, payload: bytes) -> tuple[bytes, ...]:
         opcode = Opcode.TEXT if text else Opcode.BINARY
         return tuple(encode_message(opcode, payload, self.fragment_size))
+
+
+@functools.cache
+def draft_framing(fragment_size: int) -> DraftFraming:
+    """The one :class:`DraftFraming` of ``fragment_size``, shared by its connections."""
+    return DraftFraming(fragment_size)
 
 
 class DraftWire(ServerProtocol):
@@ -34,7 +43,7 @@ class DraftWire(ServerProtocol):
         limits: Limits | None = None,
     ) -> None:
         super().__init__(origins=origins, secure=secure, limits=limits)
-        self.framing = DraftFraming(self.limits.fragment_size)
+        self.framing = draft_framing(self.limits.fragment_size)
 
     def close(self, reason: str, code: int = 1000) -> None:
         """Start the closing handshake with ``reason`` as the Close body, if open.

@@ -22,7 +22,10 @@ POLICY_VIOLATION = 1008
 
 
 class Framing(Hashable, Protocol):
-    """How one wire protocol frames a message; equal framings give the same bytes."""
+    """How one wire protocol frames a message; equal framings give the same bytes.
+
+    A fan-out frames a message once per framing: connections of one protocol share one.
+    """
 
     def __call__(self, text: bool, payload: bytes) -> tuple[bytes, ...]: ...
 

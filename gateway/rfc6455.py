@@ -59,7 +59,8 @@ _MAX_REASON = 123
 _STATES = {WSState.OPEN: State.OPEN, WSState.CLOSING: State.CLOSING, WSState.CLOSED: State.CLOSED}
 
 
-@dataclass(frozen=True)
+# Hashed by identity (RFC6455Wire.framing is the one instance), as DraftFraming.
+@dataclass(frozen=True, eq=False)
 class RFC6455Framing:
     """Frames a message unmasked and unfragmented, as a server sends it."""
 

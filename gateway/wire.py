@@ -24,7 +24,7 @@ from wsdraft import SEND_EOF, Closed, Event, InvalidRequest, Limits, State
 
 from .draft import DraftWire
 from .outbox import Framing
-from .rfc6455 import RFC6455Framing, RFC6455Wire
+from .rfc6455 import RFC6455Wire
 
 __all__ = ["UPGRADE_REQUIRED", "WIRES", "UpgradeRequired", "Wire", "WireFactory", "choose"]
 
@@ -90,7 +90,7 @@ class WireFactory(Protocol):
 class UpgradeRequired:
     """Answers any request with ``426 Upgrade Required``, naming the protocols spoken."""
 
-    framing = RFC6455Framing()
+    framing = RFC6455Wire.framing
 
     def __init__(
         self, *, origins: Collection[str] | None = None, secure: bool = False, limits: Limits

@@ -19,7 +19,7 @@ import pytest
 
 from client import connect
 from gateway.connection import RECEIVED_AT, ConnectionSettings, HTTPProtocol
-from gateway.draft import DraftFraming
+from gateway.draft import draft_framing
 from gateway.outbox import Outbox, Outgoing
 from tests.gateway.draft_client import (
     BINARY,
@@ -521,7 +521,7 @@ async def test_the_outbox_writes_the_same_frames_to_every_connection(
     message = Outgoing.of("x" * 70_000)
     for outbox in outboxes:
         assert outbox.send(message) is True
-    frames = message.framed(DraftFraming(65536))
+    frames = message.framed(draft_framing(65536))
     expected = b"".join(frames)
     assert len(frames) == 2
     for client in clients:

@@ -30,10 +30,10 @@ from bus import (
     topic_channel,
 )
 from bus import gateway_alive_key as alive_key
-from gateway.draft import DraftFraming
+from gateway.draft import draft_framing
 from gateway.hub import ALIVE_TTL, Hub
 from gateway.outbox import Framing, Outbox
-from gateway.rfc6455 import RFC6455Framing
+from gateway.rfc6455 import RFC6455Wire
 from tests.gateway.metrics import sample
 from tests.gateway.service import FakeService, wait_subscribers
 from tests.waiting import HANG, POLL, within
@@ -41,7 +41,7 @@ from tests.waiting import HANG, POLL, within
 GATEWAY = "gw-test"
 FRAGMENT_SIZE = 64 * 1024
 #: A fake connection's messages, as the draft frames them with the gateway's fragment size.
-DRAFT = DraftFraming(FRAGMENT_SIZE)
+DRAFT = draft_framing(FRAGMENT_SIZE)
 
 Frames = tuple[bytes, ...]
 
@@ -69,7 +69,7 @@ class FakeConnection:
     """
 
     def __init__(self, framing: Framing | None = None) -> None:
-        self._framing = framing or DraftFraming(FRAGMENT_SIZE)
+        self._framing = framing or draft_framing(FRAGMENT_SIZE)
         self.outbox = Outbox(self, max_write_buffer=2**20)
         self.written: list[Frames] = []
         self.closed: list[str] = []
@@ -327,7 +327,7 @@ async def test_send_commands_reach_the_connection(hub: Hub, service: FakeService
 async def test_a_long_send_to_a_draft_connection_is_framed_in_fragments(
     hub: Hub, service: FakeService
 ) -> None:
-    connection = FakeConnection(DraftFraming(FRAGMENT_SIZE))
+    connection = FakeConnection(draft_framing(FRAGMENT_SIZE))
     link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.command(GATEWAY, Send(conn=link.id, payload="x" * 70_000))
     frames = await connection.next()
@@ -471,8 +471,8 @@ async def test_a_topic_message_reaches_every_subscribed_link_encoded_once(
 async def test_a_topic_message_is_framed_once_per_wire_protocol(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
-    drafts = [FakeConnection(DraftFraming(FRAGMENT_SIZE)) for _ in range(2)]
-    browsers = [FakeConnection(RFC6455Framing()) for _ in range(2)]
+    drafts = [FakeConnection(draft_framing(FRAGMENT_SIZE)) for _ in range(2)]
+    browsers = [FakeConnection(RFC6455Wire.framing) for _ in range(2)]
     for connection in drafts + browsers:
         link = await hub.open("chat", "/chat", "", connection.outbox)
         await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
@@ -481,8 +481,8 @@ async def test_a_topic_message_is_framed_once_per_wire_protocol(
     assert await client.publish(topic_channel("chat.lobby"), "hello lobby") == 1
     draft = [await connection.next() for connection in drafts]
     rfc6455 = [await connection.next() for connection in browsers]
-    assert draft[0] == text("hello lobby", DraftFraming(FRAGMENT_SIZE))
-    assert rfc6455[0] == text("hello lobby", RFC6455Framing())
+    assert draft[0] == text("hello lobby", draft_framing(FRAGMENT_SIZE))
+    assert rfc6455[0] == text("hello lobby", RFC6455Wire.framing)
     assert draft[0] != rfc6455[0]
     assert draft[1] is draft[0]
     assert rfc6455[1] is rfc6455[0]

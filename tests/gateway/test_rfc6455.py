@@ -20,9 +20,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 
 from gateway.connection import ConnectionSettings
-from gateway.draft import DraftFraming
+from gateway.draft import draft_framing
 from gateway.outbox import Outgoing
-from gateway.rfc6455 import RFC6455Framing
+from gateway.rfc6455 import RFC6455Wire
 from gateway.wire import NEITHER
 from tests.gateway.draft_client import TEXT, DraftClient, http_exchange
 from tests.gateway.endpoints import Seen, make_app
@@ -332,9 +332,12 @@ async def test_a_message_is_framed_once_per_protocol_in_use(
     for outbox in outboxes:
         assert outbox.send(message) is True
     # The frames the connections were given are those built the first time.
-    rfc6455, draft_frames = message.framed(RFC6455Framing()), message.framed(DraftFraming(65536))
-    assert message.framed(RFC6455Framing()) is rfc6455
-    assert message.framed(DraftFraming(65536)) is draft_frames
+    rfc6455, draft_frames = (
+        message.framed(RFC6455Wire.framing),
+        message.framed(draft_framing(65536)),
+    )
+    assert message.framed(RFC6455Wire.framing) is rfc6455
+    assert message.framed(draft_framing(65536)) is draft_frames
     for ws in clients:
         assert await within(ws.recv(), "the message") == "x" * 70_000
         await ws.close()
