@@ -31,6 +31,8 @@ def main() -> None:
         port=settings.port,
         http="gateway.connection:HTTPProtocol",
         ws="gateway.connection:Connection",
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
         log_level=level,
     )
 

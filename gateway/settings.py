@@ -25,6 +25,14 @@ class Settings:
 
     host: str = setting("WSLAB_HOST", "0.0.0.0", "address to listen on")
     port: int = setting("WSLAB_PORT", 4502, "port for HTTP and WebSocket (4502: the 2010 demo's)")
+    tls_cert: str = setting(
+        "WSLAB_TLS_CERT",
+        "",
+        "PEM file of the certificate chain served over TLS (https, wss); empty: no TLS",
+    )
+    tls_key: str = setting(
+        "WSLAB_TLS_KEY", "", "PEM file of the private key of WSLAB_TLS_CERT; empty: in it"
+    )
     redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", "the Redis server of the bus")
     gateway_id: str = setting(
         "WSLAB_GATEWAY_ID", "", "this gateway's id on the bus; empty: gw-<8 random hex digits>"
@@ -87,6 +95,8 @@ class Settings:
                 f"WSLAB_SLOW_WRITE_BUFFER ({self.slow_write_buffer}) must be below"
                 f" WSLAB_MAX_WRITE_BUFFER ({self.max_write_buffer})"
             )
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("WSLAB_TLS_KEY is set without WSLAB_TLS_CERT")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"WSLAB_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
 

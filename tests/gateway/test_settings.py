@@ -21,6 +21,11 @@ ROOT = Path(__file__).parents[2]  # the repository, where the gateway package is
 VARIABLES = {
     "WSLAB_HOST": ("0.0.0.0", "address to listen on"),
     "WSLAB_PORT": ("4502", "port for HTTP and WebSocket (4502: the 2010 demo's)"),
+    "WSLAB_TLS_CERT": (
+        "''",
+        "PEM file of the certificate chain served over TLS (https, wss); empty: no TLS",
+    ),
+    "WSLAB_TLS_KEY": ("''", "PEM file of the private key of WSLAB_TLS_CERT; empty: in it"),
     "REDIS_URL": ("redis://localhost:6379/0", "the Redis server of the bus"),
     "WSLAB_GATEWAY_ID": ("''", "this gateway's id on the bus; empty: gw-<8 random hex digits>"),
     "WSLAB_ROUTES": (
@@ -89,6 +94,8 @@ def test_each_variable_sets_its_setting() -> None:
     environ = {
         "WSLAB_HOST": "127.0.0.1",
         "WSLAB_PORT": "8080",
+        "WSLAB_TLS_CERT": "/run/tls/gateway.pem",
+        "WSLAB_TLS_KEY": "/run/tls/gateway-key.pem",
         "REDIS_URL": "redis://redis:6379/1",
         "WSLAB_GATEWAY_ID": "gw-east-1",
         "WSLAB_ROUTES": "/talk=chat,/quotes=stocks",
@@ -106,6 +113,8 @@ def test_each_variable_sets_its_setting() -> None:
     assert settings == Settings(
         host="127.0.0.1",
         port=8080,
+        tls_cert="/run/tls/gateway.pem",
+        tls_key="/run/tls/gateway-key.pem",
         redis_url="redis://redis:6379/1",
         gateway_id="gw-east-1",
         routes="/talk=chat,/quotes=stocks",
@@ -121,6 +130,11 @@ def test_each_variable_sets_its_setting() -> None:
     )
     assert settings.route_table == {"/talk": "chat", "/quotes": "stocks"}
     assert settings.allowed_origins == frozenset({"http://a.example", "https://b.example:8443"})
+
+
+def test_a_tls_key_without_its_certificate_is_refused() -> None:
+    with pytest.raises(ValueError, match="WSLAB_TLS_KEY is set without WSLAB_TLS_CERT"):
+        Settings(tls_key="/run/tls/gateway-key.pem")
 
 
 def test_options_override_the_variables() -> None:

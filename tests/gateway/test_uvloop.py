@@ -4,57 +4,27 @@ command and talks to it in both protocols."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import socket
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from client import connect
+from tests.gateway.process import GatewayProcess, gateway_process
 from tests.waiting import within
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-async def gateway(redis_url: str) -> AsyncIterator[tuple[int, list[bytes]]]:
-    """``python -m gateway`` on a free port; its port and the lines it logged so far."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "gateway", "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "REDIS_URL": redis_url, "WSLAB_GATEWAY_ID": "gw-uvloop"},
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    stderr = process.stderr
-    lines: list[bytes] = []
-
-    async def started() -> None:
-        while b"Uvicorn running on" not in (line := await stderr.readline()):
-            assert line, f"the gateway exited: {b''.join(lines).decode()}"
-            lines.append(line)
-
-    try:
-        await within(started(), "python -m gateway to start")
-        yield port, lines
-    finally:
-        process.terminate()
-        await within(process.communicate(), "python -m gateway to stop")
+async def gateway(redis_url: str) -> AsyncIterator[GatewayProcess]:
+    async with gateway_process(redis_url, {"WSLAB_GATEWAY_ID": "gw-uvloop"}) as running:
+        yield running
 
 
 async def test_the_gateway_runs_on_uvloop_and_serves_both_protocols(
-    gateway: tuple[int, list[bytes]],
+    gateway: GatewayProcess,
 ) -> None:
-    port, lines = gateway
+    port, lines = gateway.port, gateway.lines
     assert any(b"started on uvloop" in line for line in lines), lines
     # No chat service runs: the gateway itself answers that nobody received the message.
     async with connect(f"ws://127.0.0.1:{port}/chat", proxy=None) as draft:
