@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield {
                 SETTINGS: ConnectionSettings(
                     limits=limits,
-                    origins=settings.allowed_origins,
+                    origins=settings.origin_policy,
                     max_connections=settings.max_connections,
                     slow_write_buffer=settings.slow_write_buffer,
                     max_write_buffer=settings.max_write_buffer,

@@ -46,6 +46,7 @@ from wsdraft import (
 )
 
 from . import metrics
+from .origins import OriginPolicy
 from .outbox import Framing, Outbox
 from .wire import WIRES, Wire, choose
 
@@ -103,7 +104,7 @@ class ConnectionSettings:
 
     Attributes:
         limits: sizes and timeouts of each connection, whatever its protocol.
-        origins: the Origin values accepted; any if None.
+        origins: the pages' origins accepted besides the gateway's own.
         max_connections: open connections beyond this are answered 503.
         slow_write_buffer: bytes waiting to be sent to one client beyond which it is slow:
             the transport's high-water mark. Sends wait, and conflated messages are held,
@@ -118,7 +119,7 @@ class ConnectionSettings:
     """
 
     limits: Limits = field(default_factory=Limits)
-    origins: frozenset[str] | None = None
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
     max_connections: int = 10_000
     # asyncio's own default high-water mark.
     slow_write_buffer: int = 64 * 1024
@@ -197,9 +198,7 @@ class Connection(asyncio.Protocol):
         if self.wire is None:
             self.protocol = choose(data)
             self.wire = WIRES[self.protocol](
-                origins=self.settings.origins,
-                secure=is_ssl(self.transport),
-                limits=self.settings.limits,
+                secure=is_ssl(self.transport), limits=self.settings.limits
             )
             self.framing = self.wire.framing
         self.wire.receive_data(data)
@@ -316,6 +315,12 @@ class Connection(asyncio.Protocol):
 
     def _start_app(self, request: Request) -> None:
         assert self.wire is not None
+        forbidden = self.settings.origins.refusal(request.origin or None, request.host)
+        if forbidden is not None:
+            self.wire.reject(403, forbidden)
+            self._record_handshake("rejected", "origin")
+            self._flush()
+            return
         refusal = self._refusal()
         if refusal is not None:
             reason, label = refusal

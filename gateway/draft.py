@@ -4,7 +4,6 @@ few extra calls (:class:`gateway.wire.Wire`)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from wsdraft import Limits, Opcode, ServerProtocol, State, close_body
@@ -38,11 +37,10 @@ class DraftWire(ServerProtocol):
     def __init__(
         self,
         *,
-        origins: Collection[str] | None = None,
         secure: bool = False,
         limits: Limits | None = None,
     ) -> None:
-        super().__init__(origins=origins, secure=secure, limits=limits)
+        super().__init__(secure=secure, limits=limits)
         self.framing = draft_framing(self.limits.fragment_size)
 
     def close(self, reason: str, code: int = 1000) -> None:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import codecs
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from websockets.exceptions import InvalidOrigin, PayloadTooBig
+from websockets.exceptions import PayloadTooBig
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response
 from websockets.protocol import State as WSState
 from websockets.server import ServerProtocol
-from websockets.typing import BytesLike, Origin
+from websockets.typing import BytesLike
 
 from wsdraft import (
     BinaryMessage,
@@ -78,9 +78,6 @@ class RFC6455Wire:
     """One RFC 6455 server connection, driven like :class:`wsdraft.ServerProtocol`.
 
     Args:
-        origins: the ``Origin`` values to accept; any if None. A request without
-            ``Origin`` comes from a program, not a browser, and is accepted: the header
-            protects browsers' users from other sites' pages, and a program may send any.
         secure: True if the transport is TLS.
         limits: the sizes enforced (``max_message_size``, ``max_frame_size``).
     """
@@ -90,18 +87,12 @@ class RFC6455Wire:
     def __init__(
         self,
         *,
-        origins: Collection[str] | None = None,
         secure: bool = False,
         limits: Limits | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.secure = secure
-        allowed: list[Origin | None] | None = None
-        if origins is not None:
-            allowed = [Origin(origin) for origin in sorted(origins)]
-            allowed.append(None)
         self._ws = ServerProtocol(
-            origins=allowed,
             max_size=(self.limits.max_message_size, self.limits.max_frame_size),
             logger=logger,
         )
@@ -291,6 +282,4 @@ class RFC6455Wire:
 
 
 def _handshake_problem(exc: Exception | None) -> str:
-    if isinstance(exc, InvalidOrigin):
-        return f"origin {exc.value} is not allowed"
     return str(exc) if exc is not None else "invalid WebSocket handshake"

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from bus.settings import LOG_LEVELS, setting
 
+from .origins import DEVELOPMENT, OriginPolicy
+
 __all__ = ["Settings"]
 
 
@@ -16,7 +18,7 @@ class Settings:
     """Everything the gateway can be told; ``load_settings(Settings)`` reads it.
 
     Each field is set by its environment variable (``python -m gateway --help`` lists
-    them) or by the matching option; :attr:`route_table` and :attr:`allowed_origins` are
+    them) or by the matching option; :attr:`route_table` and :attr:`origin_policy` are
     the parsed forms of ``routes`` and ``origins``.
 
     Raises:
@@ -44,7 +46,10 @@ class Settings:
         " (default: WSLAB_MAX_MESSAGE_SIZE)",
     )
     origins: str = setting(
-        "WSLAB_ORIGINS", "", "comma-separated Origin values accepted; empty accepts any"
+        "WSLAB_ORIGINS",
+        ",".join(DEVELOPMENT),
+        "comma-separated origins whose pages may connect, besides the gateway's own: a port"
+        " of * is any port, * is any origin, empty is the gateway's own only",
     )
     max_connections: int = setting(
         "WSLAB_MAX_CONNECTIONS", 10_000, "WebSocket connections beyond this get 503"
@@ -86,6 +91,10 @@ class Settings:
         if not self.gateway_id:
             object.__setattr__(self, "gateway_id", f"gw-{secrets.token_hex(4)}")
         _parse_routes(self.routes)
+        try:
+            OriginPolicy.of(self.origins.split(","))
+        except ValueError as exc:
+            raise ValueError(f"WSLAB_ORIGINS: {exc}") from None
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, int | float) and value <= 0:
@@ -114,10 +123,9 @@ class Settings:
         }
 
     @property
-    def allowed_origins(self) -> frozenset[str] | None:
-        """The Origin values accepted, from ``origins``; None accepts any."""
-        origins = frozenset(origin.strip() for origin in self.origins.split(",")) - {""}
-        return origins or None
+    def origin_policy(self) -> OriginPolicy:
+        """The origins accepted, from ``origins``."""
+        return OriginPolicy.of(self.origins.split(","))
 
 
 def _parse_routes(routes: str) -> dict[str, tuple[str, int | None]]:

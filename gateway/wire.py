@@ -14,7 +14,7 @@ connection layer (gateway.connection) drives them all alike; see docs/PROTOCOL.m
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Protocol
 
@@ -82,9 +82,7 @@ class Wire(Protocol):
 class WireFactory(Protocol):
     """How the connection layer makes a :class:`Wire`."""
 
-    def __call__(
-        self, *, origins: Collection[str] | None, secure: bool, limits: Limits
-    ) -> Wire: ...
+    def __call__(self, *, secure: bool, limits: Limits) -> Wire: ...
 
 
 class UpgradeRequired:
@@ -92,9 +90,7 @@ class UpgradeRequired:
 
     framing = RFC6455Wire.framing
 
-    def __init__(
-        self, *, origins: Collection[str] | None = None, secure: bool = False, limits: Limits
-    ) -> None:
+    def __init__(self, *, secure: bool = False, limits: Limits) -> None:
         self.limits = limits
         self.secure = secure
         self._output: list[bytes] = []

@@ -20,6 +20,7 @@ import pytest
 from client import connect
 from gateway.connection import RECEIVED_AT, ConnectionSettings, HTTPProtocol
 from gateway.draft import draft_framing
+from gateway.origins import OriginPolicy
 from gateway.outbox import Outbox, Outgoing
 from tests.gateway.draft_client import (
     BINARY,
@@ -106,7 +107,7 @@ async def test_the_endpoint_sees_path_query_scheme_origin_and_subprotocol(
 ) -> None:
     url = server.url("/scope/caf%C3%A9?nick=alice&room=lobby")
     async with connect(
-        url, proxy=None, subprotocol="chat/1", origin="http://app.example", limits=PATIENT
+        url, proxy=None, subprotocol="chat/1", origin="http://localhost:5173", limits=PATIENT
     ) as ws:
         assert ws.subprotocol == "chat/1"
         assert json.loads(await ws.recv()) == {
@@ -116,7 +117,7 @@ async def test_the_endpoint_sees_path_query_scheme_origin_and_subprotocol(
             "query_string": "nick=alice&room=lobby",
             "scheme": "ws",
             "subprotocols": ["chat/1"],
-            "origin": "http://app.example",
+            "origin": "http://localhost:5173",
         }
 
 
@@ -200,20 +201,22 @@ async def test_a_resource_with_a_colon_is_refused(server: RunningServer) -> None
     )
 
 
-async def test_an_origin_not_in_the_allowed_origins_is_forbidden(seen: Seen) -> None:
-    settings = ConnectionSettings(origins=frozenset({"http://good.example"}))
+@pytest.mark.parametrize("origin", ["http://evil.example", "null"])
+async def test_an_origin_not_allowed_is_forbidden(seen: Seen, origin: str) -> None:
+    settings = ConnectionSettings(origins=OriginPolicy(("http://good.example",)))
     async with run_server(make_app(seen, settings)) as server:
-        before = handshakes("rejected", "403")
-        evil = request_for(server, "/echo", headers={"Origin": "http://evil.example"})
+        before = handshakes("rejected", "origin")
+        evil = request_for(server, "/echo", headers={"Origin": origin})
         response = await http_exchange(server.host, server.port, evil)
         assert response.status == 403
-        assert response.body == b"origin http://evil.example is not allowed\n"
-        assert handshakes("rejected", "403") == before + 1
+        assert response.body == f"origin {origin} is not allowed\n".encode()
+        assert handshakes("rejected", "origin") == before + 1
 
-        headers = {"Origin": "http://good.example"}
-        client = await DraftClient.connect(server.host, server.port, "/echo", headers=headers)
-        assert client.response.headers["sec-websocket-origin"] == "http://good.example"
-        await client.close()
+        for origin in ("http://good.example", f"http://{server.host}:{server.port}"):
+            headers = {"Origin": origin}
+            client = await DraftClient.connect(server.host, server.port, "/echo", headers=headers)
+            assert client.response.headers["sec-websocket-origin"] == origin
+            await client.close()
 
 
 @pytest.mark.parametrize(
