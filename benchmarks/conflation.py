@@ -473,7 +473,7 @@ async def serve_gateway(settings: Settings) -> AsyncIterator[tuple[FastAPI, int]
         app,
         host="127.0.0.1",
         port=0,
-        http="gateway.connection:HTTPProtocol",
+        http="gateway.http:HTTPProtocol",
         ws="gateway.connection:Connection",
         lifespan="on",
         log_config=None,

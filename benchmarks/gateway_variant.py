@@ -4,7 +4,7 @@
 
 The same application and WebSocket class as ``python -m gateway`` (its settings from the
 same environment variables), served by uvicorn with the loop and HTTP protocol asked for.
-``--http h11`` is the gateway's own ``gateway.connection:HTTPProtocol`` (uvicorn's h11
+``--http h11`` is the gateway's own ``gateway.http:HTTPProtocol`` (uvicorn's h11
 protocol with the handshake deadline); ``--http httptools`` is uvicorn's httptools
 protocol as it is, without that deadline: the gateway has no httptools subclass.
 """
@@ -21,7 +21,7 @@ from bus.settings import load_settings
 from gateway import Settings
 from gateway.app import create_app
 
-HTTP = {"h11": "gateway.connection:HTTPProtocol", "httptools": "httptools"}
+HTTP = {"h11": "gateway.http:HTTPProtocol", "httptools": "httptools"}
 
 
 def main() -> int:

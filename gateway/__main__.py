@@ -29,10 +29,11 @@ def main() -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        http="gateway.connection:HTTPProtocol",
+        http="gateway.http:HTTPProtocol",
         ws="gateway.connection:Connection",
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
+        timeout_keep_alive=settings.keepalive_timeout,
         log_level=level,
     )
 

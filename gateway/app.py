@@ -37,7 +37,11 @@ STATIC = Path(__file__).parent / "static"
 def create_app(settings: Settings) -> FastAPI:
     """Build the gateway for ``settings``; run it with uvicorn and ``ws=Connection``
     (``python -m gateway`` does)."""
-    limits = Limits(max_message_size=settings.max_message_size)
+    limits = Limits(
+        max_header_size=settings.max_header_size,
+        max_message_size=settings.max_message_size,
+        handshake_timeout=settings.request_timeout,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:

@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote
 
-import h11
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
@@ -57,7 +55,6 @@ __all__ = [
     "SETTINGS",
     "Connection",
     "ConnectionSettings",
-    "HTTPProtocol",
 ]
 
 logger = logging.getLogger("wslab.gateway")
@@ -111,7 +108,8 @@ class ConnectionSettings:
             until the buffer drains to a quarter of it (docs/BUS.md, "Conflation").
         max_write_buffer: bytes that may wait to be sent to one client before it is
             closed as too slow; above ``slow_write_buffer``.
-        live: the connections alive in this process.
+        live: the sockets open in this process, HTTP and WebSocket: each counts toward
+            ``max_connections``.
         clock: the Unix time, read when a message arrives: ``received_at`` in the ASGI
             ``websocket.receive`` message.
         flusher: writes the frames the outboxes gathered, once per event-loop turn.
@@ -124,7 +122,7 @@ class ConnectionSettings:
     # asyncio's own default high-water mark.
     slow_write_buffer: int = 64 * 1024
     max_write_buffer: int = 2**20
-    live: set[Connection] = field(default_factory=set)
+    live: set[asyncio.BaseProtocol] = field(default_factory=set)
     clock: Callable[[], float] = time.time
     flusher: Flusher = field(default_factory=Flusher)
     overloaded: Callable[[], bool] = lambda: False
@@ -464,36 +462,3 @@ class Connection(asyncio.Protocol):
         else:
             msg = f"unexpected ASGI message {kind!r} when the connection is {state.name}"
             raise RuntimeError(msg)
-
-
-class HTTPProtocol(H11Protocol):
-    """uvicorn's h11 protocol, with the handshake deadline running from connect.
-
-    uvicorn arms no timer before a connection's first request, and hands a WebSocket request
-    to :class:`Connection` only once its head is complete, so a client that connects and sends
-    nothing, or half a request, would hold its connection forever. This closes such a
-    connection after ``handshake_timeout``. Run uvicorn with
-    ``http="gateway.connection:HTTPProtocol"``.
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        settings: ConnectionSettings = self.app_state.get(SETTINGS) or ConnectionSettings()
-        self.request_timer = self.loop.call_later(
-            settings.limits.handshake_timeout, self._no_request
-        )
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.request_timer.cancel()
-        super().connection_lost(exc)
-
-    def handle_websocket_upgrade(self, event: h11.Request) -> None:
-        # The Connection takes over with its own deadline; a timer left running would keep
-        # this object, its h11 state and the request's headers alive until it fires.
-        self.request_timer.cancel()
-        super().handle_websocket_upgrade(event)
-
-    def _no_request(self) -> None:
-        # uvicorn sets the scope when a request's head is complete.
-        if self.scope is None and not self.transport.is_closing():
-            self.transport.close()

@@ -9,6 +9,7 @@ __all__ = [
     "BYTES_OUT",
     "CONFLATED",
     "HANDSHAKES",
+    "HTTP_REFUSALS",
     "MESSAGES_IN",
     "MESSAGES_OUT",
     "OPEN_CONNECTIONS",
@@ -25,6 +26,12 @@ HANDSHAKES = Counter(
     "Opening handshakes by protocol (rfc6455, draft, none), outcome (accepted, rejected,"
     " failed) and reason",
     ["protocol", "outcome", "reason"],
+)
+HTTP_REFUSALS = Counter(
+    "wslab_http_refusals",
+    "Connections refused or ended by the HTTP limits, by status (503: full, 431: head too"
+    " large, 408: request too slow, 505: WebSocket over another HTTP version)",
+    ["status"],
 )
 MESSAGES_IN = Counter("wslab_messages_in", "Messages received from clients")
 MESSAGES_OUT = Counter("wslab_messages_out", "Messages sent to clients")

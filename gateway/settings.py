@@ -52,7 +52,21 @@ class Settings:
         " of * is any port, * is any origin, empty is the gateway's own only",
     )
     max_connections: int = setting(
-        "WSLAB_MAX_CONNECTIONS", 10_000, "WebSocket connections beyond this get 503"
+        "WSLAB_MAX_CONNECTIONS",
+        10_000,
+        "open connections, HTTP and WebSocket, beyond which a new one gets 503",
+    )
+    max_header_size: int = setting(
+        "WSLAB_MAX_HEADER_SIZE", 16 * 1024, "largest request head, bytes; beyond: 431"
+    )
+    request_timeout: float = setting(
+        "WSLAB_REQUEST_TIMEOUT",
+        10.0,
+        "seconds for a whole request (head and body) or a WebSocket opening handshake to"
+        " arrive; beyond: 408 or closed",
+    )
+    keepalive_timeout: int = setting(
+        "WSLAB_KEEPALIVE_TIMEOUT", 5, "seconds an idle HTTP keep-alive connection is kept"
     )
     max_message_size: int = setting(
         "WSLAB_MAX_MESSAGE_SIZE", 2**20, "largest message accepted from a client, bytes"

@@ -51,7 +51,7 @@ async def run_server(app: Any, **options: Any) -> AsyncIterator[RunningServer]:
         app,
         host="127.0.0.1",
         port=0,
-        http="gateway.connection:HTTPProtocol",
+        http="gateway.http:HTTPProtocol",
         ws="gateway.connection:Connection",
         lifespan="on",
         log_config=None,  # Leave logging to pytest.

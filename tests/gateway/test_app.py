@@ -720,6 +720,18 @@ async def test_a_message_longer_than_its_route_allows_is_refused_before_publishi
         assert (await service.next_envelope()).kind == "close"
 
 
+async def test_the_settings_set_the_largest_head_and_the_request_deadline(redis_url: str) -> None:
+    app = create_app(settings(redis_url, max_header_size=2048, request_timeout=0.5))
+    async with run_server(app) as server:
+        host = f"{server.host}:{server.port}"
+        big = opening_request("/chat", host, os.urandom(8), headers={"X-Padding": "x" * 2048})
+        response = await http_exchange(server.host, server.port, big)
+        assert (response.status, response.body) == (431, b"the request head is over 2048 bytes\n")
+        half = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+        response = await http_exchange(server.host, server.port, half)
+        assert (response.status, response.body) == (408, b"the request did not arrive in time\n")
+
+
 async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
     async with run_server(create_app(settings(redis_url, max_connections=1))) as server:
         first = await connect(server, "/chat")

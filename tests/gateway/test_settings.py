@@ -40,7 +40,17 @@ VARIABLES = {
         "comma-separated origins whose pages may connect, besides the gateway's own: a port of"
         " * is any port, * is any origin, empty is the gateway's own only",
     ),
-    "WSLAB_MAX_CONNECTIONS": ("10000", "WebSocket connections beyond this get 503"),
+    "WSLAB_MAX_CONNECTIONS": (
+        "10000",
+        "open connections, HTTP and WebSocket, beyond which a new one gets 503",
+    ),
+    "WSLAB_MAX_HEADER_SIZE": ("16384", "largest request head, bytes; beyond: 431"),
+    "WSLAB_REQUEST_TIMEOUT": (
+        "10.0",
+        "seconds for a whole request (head and body) or a WebSocket opening handshake to arrive;"
+        " beyond: 408 or closed",
+    ),
+    "WSLAB_KEEPALIVE_TIMEOUT": ("5", "seconds an idle HTTP keep-alive connection is kept"),
     "WSLAB_MAX_MESSAGE_SIZE": ("1048576", "largest message accepted from a client, bytes"),
     "WSLAB_SLOW_WRITE_BUFFER": (
         "65536",
@@ -83,6 +93,9 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         routes="/chat=chat:16384,/stocks=stocks:4096",
         origins=",".join(DEVELOPMENT),
         max_connections=10_000,
+        max_header_size=16_384,
+        request_timeout=10.0,
+        keepalive_timeout=5,
         max_message_size=1_048_576,
         slow_write_buffer=65_536,
         max_write_buffer=1_048_576,
@@ -107,6 +120,9 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_ROUTES": "/talk=chat,/quotes=stocks",
         "WSLAB_ORIGINS": "http://a.example,https://b.example:8443",
         "WSLAB_MAX_CONNECTIONS": "5",
+        "WSLAB_MAX_HEADER_SIZE": "8192",
+        "WSLAB_REQUEST_TIMEOUT": "2.5",
+        "WSLAB_KEEPALIVE_TIMEOUT": "30",
         "WSLAB_MAX_MESSAGE_SIZE": "4096",
         "WSLAB_SLOW_WRITE_BUFFER": "8192",
         "WSLAB_MAX_WRITE_BUFFER": "32768",
@@ -126,6 +142,9 @@ def test_each_variable_sets_its_setting() -> None:
         routes="/talk=chat,/quotes=stocks",
         origins="http://a.example,https://b.example:8443",
         max_connections=5,
+        max_header_size=8192,
+        request_timeout=2.5,
+        keepalive_timeout=30,
         max_message_size=4096,
         slow_write_buffer=8192,
         max_write_buffer=32768,
