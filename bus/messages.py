@@ -52,6 +52,10 @@ class Envelope:
         binary: True if the client sent a binary message.
         received_at: when the gateway received the message (Unix time, seconds).
         published_at: when the gateway published this envelope (Unix time, seconds).
+        user: who the client is, as a token the gateway verified says (its subject);
+            None for an anonymous client.
+        rooms: the room patterns that token allows (``*`` matches any characters);
+            None: any room.
     """
 
     kind: Literal["open", "message", "close"]
@@ -64,6 +68,8 @@ class Envelope:
     binary: bool = False
     received_at: float
     published_at: float
+    user: str | None = None
+    rooms: list[str] | None = None
 
     def encode(self) -> bytes:
         """Return the envelope as JSON bytes."""
@@ -182,6 +188,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "int": (int,),
     "float": (int, float),
+    "list[str] | None": (list, type(None)),
 }
 
 
@@ -195,7 +202,11 @@ def _build(cls: type[_T], fields: dict[str, Any]) -> _T:
     for name, value in fields.items():
         annotation = str(known[name].type)
         allowed = _JSON_TYPES.get(annotation, (str,))
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        if (
+            not isinstance(value, allowed)
+            or (isinstance(value, bool) and bool not in allowed)
+            or (isinstance(value, list) and not all(isinstance(item, str) for item in value))
+        ):
             msg = f"invalid {name!r} in {cls.__name__}: {value!r}"
             raise BusError(msg)
     try:

@@ -6,12 +6,14 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from servicekit import ClientError, encode
 
 __all__ = [
     "DEFAULT_ROOM",
+    "FORBIDDEN",
     "HistoryRequest",
     "Join",
     "Leave",
@@ -22,6 +24,7 @@ __all__ = [
     "event_template",
     "history",
     "is_valid_room",
+    "may_enter",
     "members",
     "parse",
     "parse_since",
@@ -40,12 +43,20 @@ BAD_JSON = "bad_json"
 """The error code for a message that starts with ``{`` but is not JSON."""
 
 ROOM_NAME = "room names are 1 to 32 letters, digits, _ or -"
+FORBIDDEN = "forbidden"
+"""The error code for a room the client's token does not let it into."""
 _ROOM = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def is_valid_room(room: str) -> bool:
     """Return True if ``room`` is 1 to 32 ASCII letters, digits, ``_`` or ``-``."""
     return _ROOM.fullmatch(room) is not None
+
+
+def may_enter(room: str, patterns: Iterable[str] | None) -> bool:
+    """Return True if a client whose token allows ``patterns`` (``*``: any characters;
+    None: no token, or one without ``rooms``) may enter ``room``."""
+    return patterns is None or any(fnmatchcase(room, pattern) for pattern in patterns)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,6 +56,7 @@ from .keys import (
 from .locking import SharedLock
 from .messages import (
     DEFAULT_ROOM,
+    FORBIDDEN,
     ROOM_NAME,
     HistoryRequest,
     Join,
@@ -67,6 +68,7 @@ from .messages import (
     event_template,
     history,
     is_valid_room,
+    may_enter,
     members,
     parse,
     parse_since,
@@ -334,7 +336,7 @@ class ChatHandlers(Handlers):
         joins ``lobby``; a nickname taken in the room gets ``nick_taken`` and the client is
         in no room.
         """
-        nick = nicknames.choose(ctx.conn.param("nick"))
+        nick = self._nick(ctx)
         await self.presence(ctx.redis).register(ctx.conn, nick)
         room = ctx.conn.param("room")
         if room is None or not is_valid_room(room):
@@ -354,8 +356,14 @@ class ChatHandlers(Handlers):
                 since_error = exc
         try:
             await self._join(ctx, nick, room, since, since_error)
-        except ClientError as exc:  # nick_taken: welcome, but in no room.
+        except ClientError as exc:  # nick_taken, forbidden: welcome, but in no room.
             await ctx.reply(error(exc.code, exc.message))
+
+    @staticmethod
+    def _nick(ctx: Context) -> str:
+        """The connection's nickname: its token's subject, else what its query asks for
+        if that is a nickname, else a guest's."""
+        return ctx.envelope.user or nicknames.choose(ctx.conn.param("nick"))
 
     async def _message(self, ctx: Context, text: str) -> None:
         """Check the limits, then carry out the client's request."""
@@ -421,7 +429,7 @@ class ChatHandlers(Handlers):
         the nickname is taken there, its query's room, as on connecting but for ``welcome``.
         Return its nickname.
         """
-        nick = nicknames.choose(ctx.conn.param("nick"))
+        nick = self._nick(ctx)
         await self.presence(ctx.redis).register(ctx.conn, nick)
         room = ctx.conn.param("room")
         with contextlib.suppress(ClientError):  # nick_taken: it is in no room.
@@ -485,8 +493,11 @@ class ChatHandlers(Handlers):
         for the history (docs/MESSAGES.md). Events in both are deduplicated by ``seq``.
 
         Raises:
-            ClientError: ``nick_taken``, ``too_many_rooms``, or already in the room.
+            ClientError: ``forbidden``, ``nick_taken``, ``too_many_rooms``, or already in
+                the room.
         """
+        if not may_enter(room, ctx.envelope.rooms):
+            raise ClientError(f"your token does not let you into {room!r}", code=FORBIDDEN)
         presence = self.presence(ctx.redis)
         match await presence.join(ctx.conn, nick, room, self.max_rooms):
             case "already":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from .docs import serve_docs_offline
 from .hub import Hub
 from .quotes import UNAVAILABLE, Quotes, Unavailable, parse_symbols, read_quotes
 from .settings import Settings
+from .tokens import Authentication, TokenRefused, without_token
 
 __all__ = ["create_app"]
 
@@ -142,33 +144,44 @@ def create_app(settings: Settings) -> FastAPI:
             logger.warning("! cannot read the quotes: %s", exc or "timed out")
             raise HTTPException(503, UNAVAILABLE) from None
 
-    max_sizes = settings.route_max_sizes
+    max_sizes, authentication = settings.route_max_sizes, settings.authentication
     for path, service in settings.route_table.items():
-        app.router.routes.append(
-            WebSocketRoute(path, Relay(service, max_sizes[path]), name=service)
-        )
+        relay = Relay(service, max_sizes[path], authentication)
+        app.router.routes.append(WebSocketRoute(path, relay, name=service))
     return app
 
 
 class Relay:
     """The ASGI application of one route: relays a client's messages to ``service``; one
     longer than ``max_size`` bytes is refused with ``too_long`` before anything is published.
+    ``authentication`` says who may connect: a refused token is answered with its status
+    and reason (docs/SECURITY.md, "Tokens"), and a verified identity travels with every
+    envelope. The token itself never leaves the gateway.
 
     A plain ASGI application rather than a FastAPI endpoint: a connection lives as long as
     its client, and FastAPI's endpoint machinery (its exit stacks, the WebSocket object)
     would stay in memory with each (docs/PERFORMANCE.md, "Idle connections").
     """
 
-    def __init__(self, service: str, max_size: int) -> None:
+    def __init__(
+        self, service: str, max_size: int, authentication: Authentication | None = None
+    ) -> None:
         self.service = service
         self.max_size = max_size
+        self.authentication = authentication or Authentication()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub: Hub = scope["app"].state.hub
         await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
         query = scope["query_string"].decode("latin-1")
-        link = await hub.open(self.service, scope["path"], query, scope["extensions"][OUTBOX])
+        try:
+            identity = self.authentication.identify(scope["headers"], query, time.time())
+        except TokenRefused as refused:
+            await deny(send, refused.status, refused.reason, [(b"www-authenticate", b"Bearer")])
+            return
+        await send({"type": "websocket.accept"})
+        outbox = scope["extensions"][OUTBOX]
+        link = await hub.open(self.service, scope["path"], without_token(query), outbox, identity)
         try:
             while (message := await receive())["type"] != "websocket.disconnect":
                 text: str | None = message.get("text")
@@ -187,3 +200,14 @@ class Relay:
                     await hub.forward(link, data, message[RECEIVED_AT])
         finally:
             await hub.close(link)
+
+
+async def deny(
+    send: Send, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Refuse a WebSocket handshake with ``status`` and ``reason`` (ASGI's
+    ``websocket.http.response`` extension)."""
+    await send(
+        {"type": "websocket.http.response.start", "status": status, "headers": headers or []}
+    )
+    await send({"type": "websocket.http.response.body", "body": reason.encode()})

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote
@@ -173,6 +173,8 @@ class Connection(asyncio.Protocol):
         self.handshake_recorded = False
         # The handshake deadline, then the deadline for the peer's Close.
         self.timer: asyncio.TimerHandle | None = None
+        # A refusal the application is sending: its status, headers and body so far.
+        self.denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
 
     @property
     def state(self) -> State:
@@ -344,7 +346,11 @@ class Connection(asyncio.Protocol):
             ],
             "subprotocols": [request.subprotocol] if request.subprotocol else [],
             "state": self.app_state.copy(),
-            "extensions": {OUTBOX: self.outbox, PROTOCOL: self.protocol},
+            "extensions": {
+                OUTBOX: self.outbox,
+                PROTOCOL: self.protocol,
+                "websocket.http.response": {},
+            },
         }
         self.app_started = True
         self._put({"type": "websocket.connect"})
@@ -398,6 +404,12 @@ class Connection(asyncio.Protocol):
             protocol = self.protocol or "none"
             metrics.HANDSHAKES.labels(protocol=protocol, outcome=outcome, reason=reason).inc()
 
+    def _reject(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        assert self.wire is not None
+        self.wire.reject(status, reason, headers)
+        self._record_handshake("rejected", str(status))
+        self._flush()
+
     # The ASGI side.
 
     async def _run_asgi(self, scope: dict[str, Any]) -> None:
@@ -441,9 +453,16 @@ class Connection(asyncio.Protocol):
             if not await self.opened:  # The opening handshake failed.
                 raise ClientDisconnected
         elif state is State.ACCEPTING and kind == "websocket.close":
-            wire.reject(403, message.get("reason") or "the server refused the connection")
-            self._record_handshake("rejected", "403")
-            self._flush()
+            self._reject(403, message.get("reason") or "the server refused the connection")
+        elif state is State.ACCEPTING and kind == "websocket.http.response.start":
+            self.denial = (message["status"], message.get("headers", []), [])
+        elif state is State.ACCEPTING and kind == "websocket.http.response.body":
+            assert self.denial is not None, "websocket.http.response.start comes first"
+            status, headers, body = self.denial
+            body.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                reason = b"".join(body).decode(errors="replace")
+                self._reject(status, reason, [(n.decode(), v.decode()) for n, v in headers])
         elif state is State.OPEN and kind == "websocket.send":
             text = message.get("text")
             if text is not None:

@@ -46,6 +46,7 @@ from bus import (
 
 from . import metrics
 from .outbox import Outbox, Outgoing
+from .tokens import Identity
 
 __all__ = ["ALIVE_TTL", "Hub", "Link"]
 
@@ -70,6 +71,8 @@ class Link:
     path: str
     query: str
     outbox: Outbox
+    #: Who the client is, if a token said so.
+    identity: Identity | None = None
     #: The topic channels this connection receives.
     channels: set[str] = field(default_factory=set)
     #: The ``seq`` of the connection's next envelope.
@@ -170,9 +173,17 @@ class Hub:
 
     # Client connections.
 
-    async def open(self, service: str, path: str, query: str, outbox: Outbox) -> Link:
-        """Register a new connection and tell its service."""
-        link = Link(f"{self.gateway_id}.{next(self._ids)}", service, path, query, outbox)
+    async def open(
+        self,
+        service: str,
+        path: str,
+        query: str,
+        outbox: Outbox,
+        identity: Identity | None = None,
+    ) -> Link:
+        """Register a new connection, of ``identity`` if a token proved one, and tell its
+        service."""
+        link = Link(f"{self.gateway_id}.{next(self._ids)}", service, path, query, outbox, identity)
         self.links[link.id] = link
         await self._publish(link, "open")
         return link
@@ -202,7 +213,7 @@ class Hub:
         binary: bool = False,
         received_at: float | None = None,
     ) -> None:
-        now = time.time()
+        now, identity = time.time(), link.identity
         envelope = Envelope(
             kind=kind,
             conn=link.id,
@@ -214,6 +225,8 @@ class Hub:
             binary=binary,
             received_at=now if received_at is None else received_at,
             published_at=now,
+            user=None if identity is None else identity.subject,
+            rooms=None if identity is None or identity.rooms is None else list(identity.rooms),
         )
         link.next_seq += 1
         problem = f"the {link.service} service is too far behind"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from bus.settings import LOG_LEVELS, setting
 
 from .origins import DEVELOPMENT, OriginPolicy
+from .tokens import AUTH_MODES, Authentication, TokenVerifier
 
 __all__ = ["Settings"]
 
@@ -38,6 +40,23 @@ class Settings:
     redis_url: str = setting("REDIS_URL", "redis://localhost:6379/0", "the Redis server of the bus")
     gateway_id: str = setting(
         "WSLAB_GATEWAY_ID", "", "this gateway's id on the bus; empty: gw-<8 random hex digits>"
+    )
+    auth: str = setting(
+        "WSLAB_AUTH",
+        "anonymous",
+        "anonymous: anyone may connect (a token presented is checked); token: only clients"
+        " with a good token",
+    )
+    token_secret: str = setting(
+        "WSLAB_TOKEN_SECRET", "", "the secret tokens are signed with (HS256); empty: none"
+    )
+    token_secret_file: str = setting(
+        "WSLAB_TOKEN_SECRET_FILE",
+        "",
+        "a file holding WSLAB_TOKEN_SECRET (a compose secret), read at start",
+    )
+    token_audience: str = setting(
+        "WSLAB_TOKEN_AUDIENCE", "wslab", "the audience (aud) a token must name"
     )
     routes: str = setting(
         "WSLAB_ROUTES",
@@ -120,6 +139,18 @@ class Settings:
             )
         if self.tls_key and not self.tls_cert:
             raise ValueError("WSLAB_TLS_KEY is set without WSLAB_TLS_CERT")
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"WSLAB_AUTH must be one of {', '.join(AUTH_MODES)}")
+        if self.token_secret and self.token_secret_file:
+            raise ValueError("set WSLAB_TOKEN_SECRET or WSLAB_TOKEN_SECRET_FILE, not both")
+        if self.token_secret_file:
+            try:
+                secret = Path(self.token_secret_file).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"WSLAB_TOKEN_SECRET_FILE: {exc}") from None
+            object.__setattr__(self, "token_secret", secret)
+        if self.auth == "token" and not self.token_secret:
+            raise ValueError("WSLAB_AUTH=token needs WSLAB_TOKEN_SECRET or its file")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"WSLAB_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
 
@@ -135,6 +166,14 @@ class Settings:
             path: min(size or self.max_message_size, self.max_message_size)
             for path, (_, size) in _parse_routes(self.routes).items()
         }
+
+    @property
+    def authentication(self) -> Authentication:
+        """Who may connect, from ``auth`` and the token settings."""
+        verifier = None
+        if self.token_secret:
+            verifier = TokenVerifier(self.token_secret, self.token_audience)
+        return Authentication(verifier, required=self.auth == "token")
 
     @property
     def origin_policy(self) -> OriginPolicy:

@@ -324,3 +324,38 @@ async def test_the_members_of_a_gateway_that_died_are_swept_with_a_leave(
         dead = await gateway.redis.keys("wslab:chat:*gw-dead*")
         assert all(key.startswith(b"wslab:chat:event:") for key in dead), dead
         assert await rooms(gateway, "gw-test.1") == [{"room": "lobby", "members": 1}]
+
+
+# Identity from a token (docs/SECURITY.md, "Tokens").
+
+
+@pytest.mark.usefixtures("chat")
+async def test_a_token_s_subject_is_the_nickname_whatever_the_query_asks(
+    gateway: FakeGateway,
+) -> None:
+    await gateway.open("gw-test.1", query="nick=mallory", path="/chat", user="alice")
+    assert await gateway.reply("gw-test.1") == {"type": "welcome", "nick": "alice", "room": "lobby"}
+    assert await joined(gateway, "gw-test.1", "alice", "lobby") == ["alice"]
+    await send(gateway, "gw-test.1", type="say", text="it is me")
+    said = await gateway.published("chat.lobby")
+    assert (said["nick"], said["text"]) == ("alice", "it is me")
+
+
+@pytest.mark.usefixtures("chat")
+async def test_a_room_the_token_does_not_allow_is_refused_and_its_history_never_sent(
+    gateway: FakeGateway,
+) -> None:
+    await connect(gateway, "gw-test.1", "bob", room="dev")  # The room has a history.
+    patterns = ["team-*"]
+    await gateway.open("gw-test.2", query="room=dev", path="/chat", user="eve", rooms=patterns)
+    assert await gateway.reply("gw-test.2") == {"type": "welcome", "nick": "eve", "room": "dev"}
+    refused = error("forbidden", "your token does not let you into 'dev'")
+    assert await gateway.reply("gw-test.2") == refused
+    for request in ({"type": "join", "room": "dev"}, {"type": "history", "room": "dev"}):
+        await send(gateway, "gw-test.2", **request)
+        reply = await gateway.reply("gw-test.2")
+        assert reply["type"] == "error", reply
+        assert reply["code"] in ("forbidden", "not_member"), reply
+    # A room its patterns match is open to it.
+    await gateway.listen("chat.team-red")
+    assert await join_room(gateway, "gw-test.2", "eve", "team-red") == ["eve"]

@@ -11,15 +11,19 @@ import base64
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import redis.asyncio as redis
 from prometheus_client import CONTENT_TYPE_LATEST
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
 
 from bus import QUOTES_KEY, Close, Envelope, Send, Subscribe, topic_channel
 from gateway import Settings, create_app
@@ -37,7 +41,7 @@ from tests.gateway.draft_client import (
     http_exchange,
     opening_request,
 )
-from tests.gateway.metrics import sample
+from tests.gateway.metrics import handshakes, sample
 from tests.gateway.server import RunningServer, run_server, shrink_send_buffer
 from tests.gateway.service import FakeService, wait_subscribers
 from tests.waiting import HANG, until, within
@@ -742,3 +746,72 @@ async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
         assert response.headers["retry-after"] == "5"
         assert response.body == b"the server is full (1 connections)\n"
         await first.close()
+
+
+# Tokens (docs/SECURITY.md, "Tokens").
+
+SECRET = "a-secret-for-the-tests-of-thirty-two-bytes-or-more"
+
+
+def token(**claims: Any) -> str:
+    return jwt.encode({"sub": "alice", "aud": "wslab", "exp": time.time() + 60, **claims}, SECRET)
+
+
+async def test_in_token_mode_a_connection_without_a_good_token_is_refused_with_401(
+    redis_url: str,
+) -> None:
+    app = create_app(settings(redis_url, auth="token", token_secret=SECRET))
+    async with run_server(app) as server:
+        await wait_ready(server)
+        host = f"{server.host}:{server.port}"
+        before = handshakes("rejected", "401")
+        for query, reason in [
+            ("", b"a token is required\n"),
+            (f"?token={token(exp=time.time() - 3600)}", b"the token has expired\n"),
+            (f"?token={token()}x", b"the token is invalid\n"),
+        ]:
+            request = opening_request(f"/chat{query}", host, os.urandom(8))
+            response = await http_exchange(server.host, server.port, request)
+            assert (response.status, response.body) == (401, reason)
+            assert response.headers["www-authenticate"] == "Bearer"
+        assert handshakes("rejected", "401") == before + 3
+        with pytest.raises(InvalidStatus) as excinfo:
+            await ws_connect(server.url("/chat"), open_timeout=HANG)
+        assert excinfo.value.response.status_code == 401
+        assert excinfo.value.response.body == b"a token is required\n"
+
+
+async def test_a_verified_identity_travels_in_every_envelope_and_the_token_does_not(
+    redis_url: str, client: redis.Redis
+) -> None:
+    app = create_app(settings(redis_url, auth="token", token_secret=SECRET))
+    async with run_server(app) as server, FakeService(client, "chat") as service:
+        await wait_ready(server)
+        rooms = ["team-*"]
+        drafter = await connect(server, f"/chat?nick=mallory&token={token(rooms=rooms)}")
+        opened = await service.next_envelope()
+        assert (opened.kind, opened.user, opened.rooms, opened.query) == (
+            "open",
+            "alice",
+            rooms,
+            "nick=mallory",
+        )
+        await drafter.send(TEXT, b"hello")
+        said = await service.next_envelope()
+        assert (said.kind, said.user, said.rooms) == ("message", "alice", rooms)
+        await drafter.close()
+        assert (await service.next_envelope()).user == "alice"
+        headers = {"Authorization": f"Bearer {token(sub='bob')}"}
+        async with ws_connect(server.url("/chat"), additional_headers=headers, open_timeout=HANG):
+            opened = await service.next_envelope()
+        assert (opened.user, opened.rooms) == ("bob", None)
+
+
+async def test_in_anonymous_mode_envelopes_say_no_user(redis_url: str, client: redis.Redis) -> None:
+    app = create_app(settings(redis_url))
+    async with run_server(app) as server, FakeService(client, "chat") as service:
+        await wait_ready(server)
+        drafter = await connect(server, "/chat?nick=carol")
+        opened = await service.next_envelope()
+        assert (opened.user, opened.rooms, opened.query) == (None, None, "nick=carol")
+        await drafter.close()

@@ -29,6 +29,17 @@ VARIABLES = {
     "WSLAB_TLS_KEY": ("''", "PEM file of the private key of WSLAB_TLS_CERT; empty: in it"),
     "REDIS_URL": ("redis://localhost:6379/0", "the Redis server of the bus"),
     "WSLAB_GATEWAY_ID": ("''", "this gateway's id on the bus; empty: gw-<8 random hex digits>"),
+    "WSLAB_AUTH": (
+        "anonymous",
+        "anonymous: anyone may connect (a token presented is checked); token: only clients with"
+        " a good token",
+    ),
+    "WSLAB_TOKEN_SECRET": ("''", "the secret tokens are signed with (HS256); empty: none"),
+    "WSLAB_TOKEN_SECRET_FILE": (
+        "''",
+        "a file holding WSLAB_TOKEN_SECRET (a compose secret), read at start",
+    ),
+    "WSLAB_TOKEN_AUDIENCE": ("wslab", "the audience (aud) a token must name"),
     "WSLAB_ROUTES": (
         "/chat=chat:16384,/stocks=stocks:4096",
         "PATH=SERVICE[:BYTES] pairs served; BYTES: the largest message the service accepts"
@@ -90,6 +101,10 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         port=4502,
         redis_url="redis://localhost:6379/0",
         gateway_id=settings.gateway_id,
+        auth="anonymous",
+        token_secret="",
+        token_secret_file="",
+        token_audience="wslab",
         routes="/chat=chat:16384,/stocks=stocks:4096",
         origins=",".join(DEVELOPMENT),
         max_connections=10_000,
@@ -117,6 +132,9 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_TLS_KEY": "/run/tls/gateway-key.pem",
         "REDIS_URL": "redis://redis:6379/1",
         "WSLAB_GATEWAY_ID": "gw-east-1",
+        "WSLAB_AUTH": "token",
+        "WSLAB_TOKEN_SECRET": "s3cret",
+        "WSLAB_TOKEN_AUDIENCE": "east",
         "WSLAB_ROUTES": "/talk=chat,/quotes=stocks",
         "WSLAB_ORIGINS": "http://a.example,https://b.example:8443",
         "WSLAB_MAX_CONNECTIONS": "5",
@@ -139,6 +157,9 @@ def test_each_variable_sets_its_setting() -> None:
         tls_key="/run/tls/gateway-key.pem",
         redis_url="redis://redis:6379/1",
         gateway_id="gw-east-1",
+        auth="token",
+        token_secret="s3cret",
+        token_audience="east",
         routes="/talk=chat,/quotes=stocks",
         origins="http://a.example,https://b.example:8443",
         max_connections=5,
@@ -160,6 +181,22 @@ def test_each_variable_sets_its_setting() -> None:
 def test_a_tls_key_without_its_certificate_is_refused() -> None:
     with pytest.raises(ValueError, match="WSLAB_TLS_KEY is set without WSLAB_TLS_CERT"):
         Settings(tls_key="/run/tls/gateway-key.pem")
+
+
+def test_token_mode_needs_a_secret_which_may_come_from_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="WSLAB_AUTH=token needs WSLAB_TOKEN_SECRET"):
+        Settings(auth="token")
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    settings = Settings(auth="token", token_secret_file=str(secret))
+    assert settings.token_secret == "from-a-file"
+    assert settings.authentication.required
+    with pytest.raises(ValueError, match="not both"):
+        Settings(token_secret="a", token_secret_file=str(secret))
+    with pytest.raises(ValueError, match="WSLAB_TOKEN_SECRET_FILE: "):
+        Settings(token_secret_file=str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="WSLAB_AUTH must be one of anonymous, token"):
+        Settings(auth="password")
 
 
 def test_options_override_the_variables() -> None:

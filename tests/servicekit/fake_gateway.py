@@ -41,6 +41,8 @@ class FakeGateway:
         self.pubsub = self.redis.pubsub()
         # The seq of each connection's next envelope, as the gateway numbers them.
         self._seqs: dict[str, int] = {}
+        # What a token said of each connection: its user and room patterns.
+        self._identities: dict[str, tuple[str | None, list[str] | None]] = {}
         # Where envelopes go inside a together() block.
         self._together: Pipeline | None = None
 
@@ -60,7 +62,18 @@ class FakeGateway:
         """Receive these topics' messages from now on."""
         await self._listen(*(bus.topic_channel(topic) for topic in topics))
 
-    async def open(self, conn: str, query: str = "", path: str = "/") -> None:
+    async def open(
+        self,
+        conn: str,
+        query: str = "",
+        path: str = "/",
+        *,
+        user: str | None = None,
+        rooms: list[str] | None = None,
+    ) -> None:
+        """Open ``conn``; ``user`` and ``rooms``: what a verified token says of it, carried
+        by every envelope of the connection from now on, as the gateway does."""
+        self._identities[conn] = (user, rooms)
         await self._envelope("open", conn, query=query, path=path)
 
     async def message(
@@ -144,6 +157,7 @@ class FakeGateway:
         binary: bool = False,
     ) -> None:
         now = time.time()
+        user, rooms = self._identities.get(conn, (None, None))
         seq = 0 if kind == "open" else self._seqs.get(conn, 1)
         self._seqs[conn] = seq + 1
         envelope = bus.Envelope(
@@ -157,6 +171,8 @@ class FakeGateway:
             binary=binary,
             received_at=now,
             published_at=now,
+            user=user,
+            rooms=rooms,
         )
         await self.append_raw(conn, envelope.encode())
 
