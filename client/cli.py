@@ -14,6 +14,7 @@ import os
 import ssl
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,6 +249,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reconnect_options(quotes_parser)
     _add_connection_options(quotes_parser)
 
+    token_parser = commands.add_parser(
+        "token",
+        help="mint a token for a gateway in token mode",
+        description=(
+            "Print a token for USER, signed with the gateway's secret (HS256), for a"
+            " gateway with WSLAB_AUTH=token: pass it to any command with --token, or set"
+            " WSLAB_TOKEN. The user is their chat nickname. For development: a real"
+            " deployment mints tokens in its own login service."
+        ),
+    )
+    token_parser.set_defaults(run=run_token)
+    token_parser.add_argument("user", help="the token's subject: the user's nickname")
+    token_parser.add_argument(
+        "--secret",
+        default=os.environ.get("WSLAB_TOKEN_SECRET"),
+        help="the gateway's signing secret (default: WSLAB_TOKEN_SECRET)",
+    )
+    token_parser.add_argument(
+        "--audience", default="wslab", help="the gateway's audience (default: %(default)s)"
+    )
+    token_parser.add_argument(
+        "--ttl",
+        type=_positive_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long the token is valid (default: %(default)s)",
+    )
+    token_parser.add_argument(
+        "--room",
+        action="append",
+        dest="rooms",
+        metavar="PATTERN",
+        help="a room the user may enter, * matching any characters (repeat it; default:"
+        " every room)",
+    )
+
     bench_parser = commands.add_parser(
         "bench",
         help="load a deployment and measure deliveries, latency and loss",
@@ -365,6 +402,12 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="do not verify the server's certificate"
     )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("WSLAB_TOKEN"),
+        help="present this token (Authorization: Bearer), for a gateway in token mode"
+        " (default: WSLAB_TOKEN; `wslab token` makes one)",
+    )
 
 
 def _positive_float(value: str) -> float:
@@ -473,6 +516,24 @@ async def run_quotes(args: argparse.Namespace, env: Environment) -> ExitStatus:
     return await quotes(args, env)
 
 
+async def run_token(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """``wslab token``: print a token minted by :func:`client.token_command.mint`."""
+    from .token_command import mint
+
+    if not args.secret:
+        raise CommandError(ExitStatus.USAGE, "no secret: give --secret or set WSLAB_TOKEN_SECRET")
+    token = mint(
+        args.user,
+        args.secret,
+        now=time.time(),
+        ttl=args.ttl,
+        audience=args.audience,
+        rooms=args.rooms,
+    )
+    print(token, file=env.stdout)
+    return ExitStatus.SUCCESS
+
+
 async def run_bench(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """``wslab bench``: see :mod:`client.bench_command`, which imports this module."""
     from .bench_command import run_bench_command
@@ -504,6 +565,7 @@ async def _open(
             ssl=context,
             limits=Limits(handshake_timeout=timeout),
             max_queue=max_queue,
+            headers=[("Authorization", f"Bearer {args.token}")] if args.token else (),
         )
     except InvalidURI as exc:
         raise CommandError(ExitStatus.USAGE, str(exc)) from None

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -264,6 +264,7 @@ class connect:
         limits: sizes and timeouts; ``handshake_timeout`` bounds everything up to the
             open connection (TCP, proxy, TLS, HTTP and HELLOs).
         max_queue: received messages buffered before reading pauses.
+        headers: more request headers, for example ``[("Authorization", "Bearer ...")]``.
 
     Raises:
         InvalidURI: ``url`` is not a WebSocket URL.
@@ -284,8 +285,10 @@ class connect:
         ssl: ssl.SSLContext | None = None,
         limits: Limits | None = None,
         max_queue: int = 16,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.uri = parse_uri(url)
+        self.headers = tuple(headers)
         self.origin = origin
         self.subprotocol = subprotocol
         self.proxy = proxy_for(self.uri, proxy)
@@ -312,7 +315,11 @@ class connect:
 
     async def _open(self) -> Connection:
         protocol = ClientProtocol(
-            self.uri, origin=self.origin, subprotocol=self.subprotocol, limits=self.limits
+            self.uri,
+            origin=self.origin,
+            subprotocol=self.subprotocol,
+            limits=self.limits,
+            headers=self.headers,
         )
         timeout = self.limits.handshake_timeout
         connection = None

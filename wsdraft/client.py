@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import ClassVar
 
 import h11
@@ -49,10 +50,12 @@ class ClientProtocol(Protocol):
         nonce: the 8-octet client nonce; random by default (tests pin it).
         limits: sizes and timeouts.
         logger: where to log; ``wsdraft.client`` by default.
+        headers: more headers for the request, after the draft's: ``Authorization``,
+            for example.
 
     Raises:
         InvalidURI: ``uri`` is not a usable WebSocket URL.
-        LocalProtocolError: ``origin`` or ``subprotocol`` cannot be sent.
+        LocalProtocolError: ``origin``, ``subprotocol`` or ``headers`` cannot be sent.
     """
 
     closes_transport_first: ClassVar[bool] = False
@@ -67,8 +70,10 @@ class ClientProtocol(Protocol):
         nonce: bytes | None = None,
         limits: Limits | None = None,
         logger: logging.Logger | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__(limits=limits, logger=logger or logging.getLogger("wsdraft.client"))
+        self.headers = tuple(headers)
         self.uri = parse_uri(uri) if isinstance(uri, str) else uri
         self.origin = self.uri.origin if origin is None else origin
         if subprotocol is not None and not valid_subprotocol(subprotocol):
@@ -97,6 +102,7 @@ class ClientProtocol(Protocol):
             ("Upgrade", "WebSocket"),
             ("Origin", self.origin),
             ("Sec-WebSocket-Draft", DRAFT_VERSION),
+            *self.headers,
         ]
         try:
             request = h11.Request(method="GET", target=self.uri.resource, headers=headers)

@@ -46,6 +46,8 @@ export function describeError(code) {
 
 /**
  * The WebSocket URL of `path` on the page's own host: `wss:` for an `https:` page, else `ws:`.
+ * A `token` in the page's own query (`/?token=...`, for a gateway in token mode) is passed
+ * on: a browser cannot set the `Authorization` header of a WebSocket.
  * @param {string} path such as `/chat`
  * @param {Record<string, string|number|null|undefined>} [params] query parameters; null and
  *   undefined ones are left out
@@ -56,6 +58,8 @@ export function gatewayUrl(path, params = {}, loc = globalThis.location) {
   const url = new URL(path, loc.href);
   url.protocol = loc.protocol === "https:" ? "wss:" : "ws:";
   url.hash = "";
+  const token = new URL(loc.href).searchParams.get("token");
+  if (token) url.searchParams.set("token", token);
   for (const [name, value] of Object.entries(params)) {
     if (value !== null && value !== undefined) url.searchParams.set(name, String(value));
   }

@@ -526,3 +526,16 @@ def test_client_fails_at_once_on_a_wrong_first_hello_byte(
     client.receive_data(RESPONSE + hello[:1])
     [closed] = client.events_received()
     assert str(closed.error) == f"expected a HELLO frame starting 8f 18, {message}"
+
+
+def test_client_sends_more_headers_after_the_draft_s() -> None:
+    client = new_client(headers=[("Authorization", "Bearer abc.def.ghi")])
+    [request] = client.data_to_send()
+    assert request == REQUEST.replace(
+        b"\r\n\r\n", b"\r\nAuthorization: Bearer abc.def.ghi\r\n\r\n", 1
+    )
+
+
+def test_client_refuses_a_header_it_cannot_send() -> None:
+    with pytest.raises(LocalProtocolError, match="cannot send this request"):
+        new_client(headers=[("Authorization", "Bearer a\r\nInjected: yes")])
