@@ -6,6 +6,8 @@ as a frozen dataclass whose fields are made with :func:`setting`, which names th
 environment variable and documents the default. :func:`load_settings` turns that into an
 ``argparse`` command line: ``--redis-url`` for ``redis_url`` and so on, each defaulting to
 its environment variable, then to the documented default, so ``--help`` lists all three.
+A secret may come from a file instead: ``REDIS_URL_FILE=/run/secrets/redis-url`` reads
+``REDIS_URL`` from that file, as compose secrets are given.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -89,16 +92,33 @@ def load_settings(
     values: dict[str, Any] = {}
     for field in fields:
         value = options[field.name]
-        if value is None and field.metadata["env"] in environ:
-            env = field.metadata["env"]
+        env = field.metadata["env"]
+        given = _from_environment(env, environ, parser)
+        if value is None and given is not None:
             kind: type[Any] = type(field.default)
             try:
-                value = kind(environ[env])
+                value = kind(given)
             except ValueError:
-                parser.error(f"{env}: invalid {kind.__name__} value: {environ[env]!r}")
+                parser.error(f"{env}: invalid {kind.__name__} value: {given!r}")
         if value is not None:
             values[field.name] = value
     try:
         return cls(**values)
     except ValueError as exc:
         parser.error(str(exc))
+
+
+def _from_environment(
+    env: str, environ: Mapping[str, str], parser: argparse.ArgumentParser
+) -> str | None:
+    """The value of ``env``, or the content of the file ``env_FILE`` names (a secret
+    mounted by compose), without its trailing newline; None if neither is set."""
+    path = environ.get(f"{env}_FILE")
+    if path is None:
+        return environ.get(env)
+    if env in environ:
+        parser.error(f"set {env} or {env}_FILE, not both")
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        parser.error(f"{env}_FILE: cannot read {path}: {exc.strerror or exc}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from bus.settings import LOG_LEVELS, setting
 
@@ -49,11 +48,6 @@ class Settings:
     )
     token_secret: str = setting(
         "WSLAB_TOKEN_SECRET", "", "the secret tokens are signed with (HS256); empty: none"
-    )
-    token_secret_file: str = setting(
-        "WSLAB_TOKEN_SECRET_FILE",
-        "",
-        "a file holding WSLAB_TOKEN_SECRET (a compose secret), read at start",
     )
     token_audience: str = setting(
         "WSLAB_TOKEN_AUDIENCE", "wslab", "the audience (aud) a token must name"
@@ -141,16 +135,8 @@ class Settings:
             raise ValueError("WSLAB_TLS_KEY is set without WSLAB_TLS_CERT")
         if self.auth not in AUTH_MODES:
             raise ValueError(f"WSLAB_AUTH must be one of {', '.join(AUTH_MODES)}")
-        if self.token_secret and self.token_secret_file:
-            raise ValueError("set WSLAB_TOKEN_SECRET or WSLAB_TOKEN_SECRET_FILE, not both")
-        if self.token_secret_file:
-            try:
-                secret = Path(self.token_secret_file).read_text().strip()
-            except OSError as exc:
-                raise ValueError(f"WSLAB_TOKEN_SECRET_FILE: {exc}") from None
-            object.__setattr__(self, "token_secret", secret)
         if self.auth == "token" and not self.token_secret:
-            raise ValueError("WSLAB_AUTH=token needs WSLAB_TOKEN_SECRET or its file")
+            raise ValueError("WSLAB_AUTH=token needs WSLAB_TOKEN_SECRET (or its _FILE)")
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"WSLAB_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
 

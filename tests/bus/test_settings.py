@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,33 @@ def test_options_override_environment_variables() -> None:
     argv = ["--name", "cli", "--seed", "3"]
     settings = load_settings(DemoSettings, argv, environ={"DEMO_NAME": "env", "DEMO_RATE": "4"})
     assert settings == DemoSettings(name="cli", seed=3, rate=4.0)
+
+
+def test_a_setting_may_come_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    (tmp_path / "name").write_text("from-a-secret\n")
+    (tmp_path / "seed").write_text("11")
+    environ = {"DEMO_NAME_FILE": str(tmp_path / "name"), "DEMO_SEED_FILE": str(tmp_path / "seed")}
+    settings = load_settings(DemoSettings, [], environ=environ)
+    assert (settings.name, settings.seed) == ("from-a-secret", 11)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DEMO_NAME": "a", "DEMO_NAME_FILE": "/x"}, "set DEMO_NAME or DEMO_NAME_FILE, not both"),
+        (
+            {"DEMO_NAME_FILE": "/nonexistent/name"},
+            "DEMO_NAME_FILE: cannot read /nonexistent/name: No such file or directory",
+        ),
+    ],
+)
+def test_a_file_variable_beside_its_variable_or_unreadable_is_a_usage_error(
+    environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc_info:
+        load_settings(DemoSettings, [], environ=environ)
+    assert exc_info.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {message}\n")
 
 
 def test_an_option_overrides_a_bad_environment_value() -> None:

@@ -35,10 +35,6 @@ VARIABLES = {
         " a good token",
     ),
     "WSLAB_TOKEN_SECRET": ("''", "the secret tokens are signed with (HS256); empty: none"),
-    "WSLAB_TOKEN_SECRET_FILE": (
-        "''",
-        "a file holding WSLAB_TOKEN_SECRET (a compose secret), read at start",
-    ),
     "WSLAB_TOKEN_AUDIENCE": ("wslab", "the audience (aud) a token must name"),
     "WSLAB_ROUTES": (
         "/chat=chat:16384,/stocks=stocks:4096",
@@ -103,7 +99,6 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         gateway_id=settings.gateway_id,
         auth="anonymous",
         token_secret="",
-        token_secret_file="",
         token_audience="wslab",
         routes="/chat=chat:16384,/stocks=stocks:4096",
         origins=",".join(DEVELOPMENT),
@@ -188,13 +183,9 @@ def test_token_mode_needs_a_secret_which_may_come_from_a_file(tmp_path: Path) ->
         Settings(auth="token")
     secret = tmp_path / "secret"
     secret.write_text("from-a-file\n")
-    settings = Settings(auth="token", token_secret_file=str(secret))
+    settings = load({"WSLAB_AUTH": "token", "WSLAB_TOKEN_SECRET_FILE": str(secret)})
     assert settings.token_secret == "from-a-file"
     assert settings.authentication.required
-    with pytest.raises(ValueError, match="not both"):
-        Settings(token_secret="a", token_secret_file=str(secret))
-    with pytest.raises(ValueError, match="WSLAB_TOKEN_SECRET_FILE: "):
-        Settings(token_secret_file=str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="WSLAB_AUTH must be one of anonymous, token"):
         Settings(auth="password")
 
