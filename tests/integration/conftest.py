@@ -20,7 +20,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
 
 from client import Connection, connect
-from tests.waiting import HANG, Hang, until, within
+from tests.waiting import HANG, Hang, until, until_sync, within
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["redis", "gateway", "chat", "stocks"]
@@ -113,6 +113,54 @@ def stack(request: pytest.FixtureRequest, compose_env: dict[str, str]) -> Iterat
 @pytest.fixture(scope="session")
 def gateway(stack: DockerCompose, compose_env: dict[str, str]) -> Address:
     return "127.0.0.1", int(compose_env["WSLAB_PORT"])
+
+
+def network(compose_env: dict[str, str], name: str) -> str:
+    """The Docker name of one of the stack's networks: ``backend`` (Redis's) or
+    ``frontend`` (the clients')."""
+    return f"{compose_env['COMPOSE_PROJECT_NAME']}_{name}"
+
+
+@contextmanager
+def gateway_beside(
+    docker: docker_sdk.DockerClient, compose_env: dict[str, str], **environment: str
+) -> Iterator[Address]:
+    """Another gateway beside the stack's, as compose runs its own: on both networks, with
+    the gateway's Redis credentials, its port published on loopback; ready when it yields.
+    ``environment``: more settings."""
+    port = free_port()
+    project = compose_env["COMPOSE_PROJECT_NAME"]
+    container = docker.containers.run(
+        "wslab/gateway:dev",
+        detach=True,
+        network=network(compose_env, "frontend"),
+        environment={"REDIS_URL_FILE": "/run/wslab/redis-url", **environment},
+        volumes={f"{project}_gateway-credentials": {"bind": "/run/wslab", "mode": "ro"}},
+        ports={"4502/tcp": ("127.0.0.1", port)},
+    )
+    address = ("127.0.0.1", port)
+    try:
+        docker.networks.get(network(compose_env, "backend")).connect(container)
+
+        def ready() -> bool:
+            try:
+                return get_status(address, "/readyz") == 200
+            except OSError:
+                return False
+
+        until_sync(ready, "the other gateway to be ready")
+        yield address
+    finally:
+        container.remove(force=True)
+
+
+def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str) -> str:
+    """What ``redis-cli`` prints for ``args`` in the stack's Redis, as its operator."""
+    [redis] = containers(stack, docker, "redis")
+    login = 'REDISCLI_AUTH="$(cat /run/wslab/admin.password)" exec redis-cli --raw "$@"'
+    code, output = redis.exec_run(["sh", "-c", login, "-", *args])
+    assert code == 0, output
+    return output.decode()  # type: ignore[no-any-return]
 
 
 def containers(

@@ -17,8 +17,6 @@ from contextlib import asynccontextmanager
 import docker as docker_sdk
 from docker.models.containers import Container
 from testcontainers.compose import DockerCompose
-from testcontainers.core.container import DockerContainer
-from testcontainers.core.wait_strategies import HttpWaitStrategy
 
 import bus
 from client import Connection, connect
@@ -28,9 +26,11 @@ from tests.integration.conftest import (
     Address,
     Event,
     containers,
+    gateway_beside,
     keep_saying,
     next_event,
     open_chat,
+    redis_cli,
     until_heard,
     until_status,
     wslab_chat,
@@ -143,21 +143,13 @@ async def test_a_message_to_a_stopped_chat_service_is_refused_and_history_surviv
 
 
 async def test_a_message_through_one_gateway_reaches_a_member_on_another(
-    stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
+    stack: DockerCompose,
+    gateway: Address,
+    docker: docker_sdk.DockerClient,
+    compose_env: dict[str, str],
 ) -> None:
     room = "two-gateways"
-    redis = docker.containers.get(stack.get_container("redis").ID)
-    [network] = redis.attrs["NetworkSettings"]["Networks"]
-    second = (
-        DockerContainer("wslab/gateway:dev")
-        .with_env("REDIS_URL", "redis://redis:6379/0")
-        .with_exposed_ports(4502)
-        .with_kwargs(network=network)
-        .waiting_for(HttpWaitStrategy(4502, "/healthz").for_status_code(200))
-    )
-    with second:
-        other = (second.get_container_host_ip(), int(second.get_exposed_port(4502)))
-        await until_status(other, "/readyz", 200)
+    with gateway_beside(docker, compose_env) as other:
         async with open_chat(gateway, "alice", room) as alice:
             await next_event(alice, "members", room=room)
             async with open_chat(other, "bob", room) as bob:
@@ -165,13 +157,6 @@ async def test_a_message_through_one_gateway_reaches_a_member_on_another(
                 await alice.send("hello from gateway one")
                 heard = await next_event(bob, "message", text="hello from gateway one")
     assert (heard["room"], heard["nick"]) == (room, "alice")
-
-
-def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str) -> str:
-    [redis] = containers(stack, docker, "redis")
-    code, output = redis.exec_run(["redis-cli", "--raw", *args])
-    assert code == 0, output
-    return output.decode()  # type: ignore[no-any-return]
 
 
 async def until_shared(

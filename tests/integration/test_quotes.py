@@ -27,7 +27,7 @@ from stock_service.messages import Quote
 from stock_service.stocks import STOCKS
 from tests.gateway.draft_client import TEXT, frame
 from tests.gateway.draft_client import connect_socket as connect_slowly
-from tests.integration.conftest import ROOT, Address, containers
+from tests.integration.conftest import ROOT, Address, containers, network
 from tests.waiting import HANG, within
 
 Message = dict[str, Any]
@@ -149,14 +149,17 @@ async def test_get_api_quotes_returns_the_latest_quotes_in_the_order_asked(
 
 
 async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_every_tick(
-    stack: DockerCompose, gateway: Address, docker: docker_sdk.DockerClient
+    stack: DockerCompose,
+    gateway: Address,
+    docker: docker_sdk.DockerClient,
+    compose_env: dict[str, str],
 ) -> None:
     # The slow client talks to the gateway's container directly: Docker's port proxy, in
     # between, would hold megabytes of old quotes of its own.
     [container] = containers(stack, docker, "gateway")
-    [network] = container.attrs["NetworkSettings"]["Networks"].values()
+    frontend = container.attrs["NetworkSettings"]["Networks"][network(compose_env, "frontend")]
     conflated = await asyncio.to_thread(metric, gateway, CONFLATED)
-    slow = await connect_slowly(network["IPAddress"], 4502, "/stocks", receive_buffer=4096)
+    slow = await connect_slowly(frontend["IPAddress"], 4502, "/stocks", receive_buffer=4096)
     subscribe = json.dumps({"type": "subscribe", "symbols": ["*"]}).encode()
     try:
         await asyncio.get_running_loop().sock_sendall(slow.sock, frame(TEXT, subscribe))

@@ -21,8 +21,7 @@ from tests.integration.conftest import (
     ROOT,
     Address,
     Event,
-    free_port,
-    get_status,
+    gateway_beside,
     next_event,
 )
 from tests.integration.pages import (
@@ -34,7 +33,7 @@ from tests.integration.pages import (
     say,
     shows_message,
 )
-from tests.waiting import HANG, until_sync, within
+from tests.waiting import HANG, within
 from wsdraft import HandshakeRejected
 
 SECRET = "the-integration-tests-signing-secret-0123456789"
@@ -44,32 +43,13 @@ SECRET = "the-integration-tests-signing-secret-0123456789"
 def token_gateway(
     stack: DockerCompose, docker: docker_sdk.DockerClient, compose_env: dict[str, str]
 ) -> Iterator[Address]:
-    port = free_port()
-    container = docker.containers.run(
-        "wslab/gateway:dev",
-        detach=True,
-        network=f"{compose_env['COMPOSE_PROJECT_NAME']}_default",
-        environment={
-            "REDIS_URL": "redis://redis:6379/0",
-            "WSLAB_AUTH": "token",
-            "WSLAB_TOKEN_SECRET": SECRET,
-            "WSLAB_GATEWAY_ID": "gw-tokens",
-        },
-        ports={"4502/tcp": ("127.0.0.1", port)},
-    )
-    address = ("127.0.0.1", port)
-    try:
-
-        def ready() -> bool:
-            try:
-                return get_status(address, "/readyz") == 200
-            except OSError:
-                return False
-
-        until_sync(ready, "the token-mode gateway to be ready")
+    settings = {
+        "WSLAB_AUTH": "token",
+        "WSLAB_TOKEN_SECRET": SECRET,
+        "WSLAB_GATEWAY_ID": "gw-tokens",
+    }
+    with gateway_beside(docker, compose_env, **settings) as address:
         yield address
-    finally:
-        container.remove(force=True)
 
 
 def token(user: str, **options: Any) -> str:
