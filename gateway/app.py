@@ -18,12 +18,13 @@ from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from bus import redis_client
+from bus import cancel_and_wait, redis_client
 from wsdraft import Limits
 
-from .connection import OUTBOX, RECEIVED_AT, SETTINGS, ConnectionSettings
+from .connection import OUTBOX, RECEIVED_AT, SETTINGS, Connection, ConnectionSettings
 from .docs import serve_docs_offline
 from .hub import Hub
+from .liveness import keep_alive
 from .quotes import UNAVAILABLE, Quotes, Unavailable, parse_symbols, read_quotes
 from .settings import Settings
 from .tokens import Authentication, TokenRefused, without_token
@@ -63,18 +64,27 @@ def create_app(settings: Settings) -> FastAPI:
         logger.info("= gateway %s started on %s.%s", hub.gateway_id, loop.__module__, loop.__name__)
         app.state.hub = hub
         app.state.redis = client
+        connections = ConnectionSettings(
+            limits=limits,
+            origins=settings.origin_policy,
+            max_connections=settings.max_connections,
+            slow_write_buffer=settings.slow_write_buffer,
+            max_write_buffer=settings.max_write_buffer,
+            overloaded=lambda: hub.overloaded,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+        )
+        pinging = asyncio.create_task(
+            keep_alive(
+                lambda: (c for c in connections.live if isinstance(c, Connection)),
+                connections.clock,
+                every=min(settings.ping_interval, settings.ping_timeout) / 4,
+            )
+        )
         try:
-            yield {
-                SETTINGS: ConnectionSettings(
-                    limits=limits,
-                    origins=settings.origin_policy,
-                    max_connections=settings.max_connections,
-                    slow_write_buffer=settings.slow_write_buffer,
-                    max_write_buffer=settings.max_write_buffer,
-                    overloaded=lambda: hub.overloaded,
-                )
-            }
+            yield {SETTINGS: connections}
         finally:
+            await cancel_and_wait({pinging})
             await hub.stop()
             await client.aclose()
 

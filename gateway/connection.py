@@ -44,6 +44,7 @@ from wsdraft import (
 )
 
 from . import metrics
+from .liveness import Step, next_step
 from .origins import OriginPolicy
 from .outbox import Framing, Outbox
 from .wire import WIRES, Wire, choose
@@ -114,6 +115,8 @@ class ConnectionSettings:
             ``websocket.receive`` message.
         flusher: writes the frames the outboxes gathered, once per event-loop turn.
         overloaded: True when the gateway sheds load: new connections are answered 503.
+        ping_interval: seconds a connection may be quiet before it is pinged.
+        ping_timeout: seconds a ping may go unanswered before the connection is closed.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -126,6 +129,8 @@ class ConnectionSettings:
     clock: Callable[[], float] = time.time
     flusher: Flusher = field(default_factory=Flusher)
     overloaded: Callable[[], bool] = lambda: False
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
 
 
 class Connection(asyncio.Protocol):
@@ -175,6 +180,9 @@ class Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         # A refusal the application is sending: its status, headers and body so far.
         self.denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
+        # When the client was last heard from, and when a ping still unanswered went out.
+        self.heard = self.settings.clock()
+        self.pinged: float | None = None
 
     @property
     def state(self) -> State:
@@ -195,6 +203,7 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         metrics.BYTES_IN.inc(len(data))
+        self.heard, self.pinged = self.settings.clock(), None
         if self.wire is None:
             self.protocol = choose(data)
             self.wire = WIRES[self.protocol](
@@ -264,6 +273,31 @@ class Connection(asyncio.Protocol):
         if self.wire is not None:
             self.wire.close(reason, code)
             self._flush()
+
+    def check_alive(self, now: float) -> None:
+        """Ping the client if it has been quiet, close it if a ping went unanswered
+        (gateway.liveness)."""
+        if not self.open:
+            return
+        settings = self.settings
+        step = next_step(
+            now,
+            self.heard,
+            self.pinged,
+            interval=settings.ping_interval,
+            timeout=settings.ping_timeout,
+        )
+        if step is Step.PING:
+            assert self.wire is not None
+            self.wire.send_ping(b"")
+            self.pinged = now
+            self._flush()
+        elif step is Step.CLOSE:
+            metrics.PING_TIMEOUTS.inc()
+            logger.info(
+                "! closing %s: no answer to a ping in %g s", self.protocol, now - self.heard
+            )
+            self.close("no answer to a ping in time", 1011)
 
     # Driving the core.
 

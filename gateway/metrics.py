@@ -13,6 +13,7 @@ __all__ = [
     "MESSAGES_IN",
     "MESSAGES_OUT",
     "OPEN_CONNECTIONS",
+    "PING_TIMEOUTS",
     "REDIS_ROUND_TRIP",
     "SLOW_CLOSES",
     "UNDELIVERED",
@@ -43,6 +44,9 @@ UNDELIVERED = Counter(
     ["reason"],
 )
 SLOW_CLOSES = Counter("wslab_slow_closes", "Clients closed because they read too slowly")
+PING_TIMEOUTS = Counter(
+    "wslab_ping_timeouts", "Clients closed because they did not answer a ping in time"
+)
 CONFLATED = Counter(
     "wslab_conflated_messages",
     "Conflated topic messages never sent to a slow client: a newer one of the topic replaced them",

@@ -9,6 +9,7 @@ conflated topic held while it is, and closing a client that falls too far behind
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +17,8 @@ from typing import Protocol
 from . import metrics
 
 __all__ = ["POLICY_VIOLATION", "Framing", "Outbox", "Outgoing", "Writer"]
+
+logger = logging.getLogger("wslab.gateway")
 
 #: The close code for a client closed as too slow (RFC 6455 §7.4.1).
 POLICY_VIOLATION = 1008
@@ -126,8 +129,10 @@ class Outbox:
                 metrics.CONFLATED.inc()
             self.held[topic] = message
             return True
-        if self.writer.buffered() > self.max_write_buffer:
+        waiting = self.writer.buffered()
+        if waiting > self.max_write_buffer:
             metrics.SLOW_CLOSES.inc()
+            logger.info("! closing a client too slow to read: %d bytes wait for it", waiting)
             self.writer.close("too slow: messages are piling up", POLICY_VIOLATION)
             return False
         self._write(message)

@@ -270,6 +270,11 @@ class RFC6455Wire:
         self._require_open()
         self._ws.send_binary(data)
 
+    def send_ping(self, data: bytes = b"") -> None:
+        """Queue a ping."""
+        self._require_open()
+        self._ws.send_ping(data)
+
     def close(self, reason: str, code: int = CloseCode.NORMAL_CLOSURE) -> None:
         """Start the closing handshake with ``code`` and ``reason``, if open."""
         if self.state is State.OPEN:

@@ -78,6 +78,14 @@ class Settings:
         "seconds for a whole request (head and body) or a WebSocket opening handshake to"
         " arrive; beyond: 408 or closed",
     )
+    ping_interval: float = setting(
+        "WSLAB_PING_INTERVAL", 20.0, "seconds a WebSocket client may be quiet before a ping"
+    )
+    ping_timeout: float = setting(
+        "WSLAB_PING_TIMEOUT",
+        20.0,
+        "seconds a ping may go unanswered before the client is closed (1011)",
+    )
     keepalive_timeout: int = setting(
         "WSLAB_KEEPALIVE_TIMEOUT", 5, "seconds an idle HTTP keep-alive connection is kept"
     )

@@ -74,6 +74,8 @@ class Wire(Protocol):
 
     def send_binary(self, data: bytes) -> None: ...
 
+    def send_ping(self, data: bytes = b"") -> None: ...
+
     def close(self, reason: str, code: int = 1000) -> None:
         """Start the closing handshake, if the connection is open."""
         ...
@@ -134,6 +136,9 @@ class UpgradeRequired:
         raise AssertionError("a request in no protocol never opens")
 
     def send_binary(self, data: bytes) -> None:
+        raise AssertionError("a request in no protocol never opens")
+
+    def send_ping(self, data: bytes = b"") -> None:
         raise AssertionError("a request in no protocol never opens")
 
     def close(self, reason: str, code: int = 1000) -> None:

@@ -57,6 +57,11 @@ VARIABLES = {
         "seconds for a whole request (head and body) or a WebSocket opening handshake to arrive;"
         " beyond: 408 or closed",
     ),
+    "WSLAB_PING_INTERVAL": ("20.0", "seconds a WebSocket client may be quiet before a ping"),
+    "WSLAB_PING_TIMEOUT": (
+        "20.0",
+        "seconds a ping may go unanswered before the client is closed (1011)",
+    ),
     "WSLAB_KEEPALIVE_TIMEOUT": ("5", "seconds an idle HTTP keep-alive connection is kept"),
     "WSLAB_MAX_MESSAGE_SIZE": ("1048576", "largest message accepted from a client, bytes"),
     "WSLAB_SLOW_WRITE_BUFFER": (
@@ -105,6 +110,8 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         max_connections=10_000,
         max_header_size=16_384,
         request_timeout=10.0,
+        ping_interval=20.0,
+        ping_timeout=20.0,
         keepalive_timeout=5,
         max_message_size=1_048_576,
         slow_write_buffer=65_536,
@@ -135,6 +142,8 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_MAX_CONNECTIONS": "5",
         "WSLAB_MAX_HEADER_SIZE": "8192",
         "WSLAB_REQUEST_TIMEOUT": "2.5",
+        "WSLAB_PING_INTERVAL": "30",
+        "WSLAB_PING_TIMEOUT": "15",
         "WSLAB_KEEPALIVE_TIMEOUT": "30",
         "WSLAB_MAX_MESSAGE_SIZE": "4096",
         "WSLAB_SLOW_WRITE_BUFFER": "8192",
@@ -160,6 +169,8 @@ def test_each_variable_sets_its_setting() -> None:
         max_connections=5,
         max_header_size=8192,
         request_timeout=2.5,
+        ping_interval=30.0,
+        ping_timeout=15.0,
         keepalive_timeout=30,
         max_message_size=4096,
         slow_write_buffer=8192,
