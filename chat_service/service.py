@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -39,10 +39,12 @@ from servicekit import (
     Context,
     Handlers,
     Outbox,
+    RateLimits,
     ServiceSettings,
     error,
     setting,
 )
+from servicekit.limits import DEFAULT_BURST, DEFAULT_RATE
 
 from . import nicknames
 from .keys import (
@@ -84,7 +86,6 @@ __all__ = [
     "NAME",
     "ChatHandlers",
     "ChatSettings",
-    "TokenBucket",
     "main",
 ]
 
@@ -95,8 +96,6 @@ logger = logging.getLogger(f"wslab.{NAME}")
 
 DEFAULT_HISTORY = 100
 DEFAULT_MAX_TEXT = 2000
-DEFAULT_RATE = 5.0
-DEFAULT_BURST = 10
 DEFAULT_MAX_ROOMS = 10
 DEFAULT_SWEEP_INTERVAL = 5.0
 DEFAULT_EVENT_TTL = 60
@@ -164,9 +163,6 @@ class ChatSettings(ServiceSettings):
         history: how many events each room keeps for the clients that join or reconnect
             (``WSLAB_HISTORY``).
         max_text: the longest text a client may say, in characters (``WSLAB_MAX_TEXT``).
-        rate: how many messages per second a connection may send, on average
-            (``WSLAB_RATE``).
-        burst: how many it may send at once (``WSLAB_BURST``).
         max_rooms: how many rooms a connection may be in at once (``WSLAB_MAX_ROOMS``).
         sweep_interval: seconds between two sweeps for the members of dead gateways
             (``WSLAB_SWEEP_INTERVAL``).
@@ -177,12 +173,6 @@ class ChatSettings(ServiceSettings):
     )
     max_text: int = setting(
         "WSLAB_MAX_TEXT", DEFAULT_MAX_TEXT, "the longest text a client may say, in characters"
-    )
-    rate: float = setting(
-        "WSLAB_RATE", DEFAULT_RATE, "messages per second a connection may send, on average"
-    )
-    burst: int = setting(
-        "WSLAB_BURST", DEFAULT_BURST, "messages a connection may send at once, above the rate"
     )
     max_rooms: int = setting(
         "WSLAB_MAX_ROOMS", DEFAULT_MAX_ROOMS, "rooms a connection may be in at once"
@@ -197,52 +187,12 @@ class ChatSettings(ServiceSettings):
         super().__post_init__()
         if self.history < 1:
             raise ValueError("history must be at least 1")
-        for name in ("max_text", "burst", "max_rooms"):
+        for name in ("max_text", "max_rooms"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1")
-        for name in ("rate", "sweep_interval"):
+        for name in ("sweep_interval",):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
-
-
-@dataclass(kw_only=True)
-class TokenBucket:
-    """A token bucket: ``burst`` tokens, refilled at ``rate`` per second.
-
-    Attributes:
-        rate: tokens added per second.
-        burst: the most tokens the bucket holds; it starts full.
-        updated: when it was last used (Unix time, seconds).
-    """
-
-    rate: float
-    burst: int
-    tokens: float = field(init=False)
-    updated: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        self.tokens = float(self.burst)
-
-    def take(self, now: float | None = None) -> bool:
-        """Take a token and return True, or return False if there is none.
-
-        A ``now`` before ``updated`` (the gateway's clock stepped back) refills nothing and
-        takes nothing away: the bucket goes on from ``updated``.
-        """
-        now = time.time() if now is None else now
-        self.tokens = self._tokens(now)
-        self.updated = max(self.updated, now)
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-    def is_full(self, now: float | None = None) -> bool:
-        """Return True if the bucket has refilled to ``burst``."""
-        return self._tokens(time.time() if now is None else now) >= self.burst
-
-    def _tokens(self, now: float) -> float:
-        return min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
 
 
 class ChatHandlers(Handlers):
@@ -259,10 +209,8 @@ class ChatHandlers(Handlers):
             envelope handled twice makes it once (:data:`APPEND`).
 
     Attributes:
-        buckets: each connection's rate limit, by connection id. It is the one piece of
-            state kept in this process: a restarted service, or the replica that takes a
-            connection over, starts it with a full bucket. Full buckets are dropped at each
-            sweep, since a full bucket is the same as none.
+        limits: each connection's rate limit (servicekit.RateLimits); full buckets are
+            dropped at each sweep.
     """
 
     def __init__(
@@ -278,12 +226,10 @@ class ChatHandlers(Handlers):
     ) -> None:
         self.history = history
         self.max_text = max_text
-        self.rate = rate
-        self.burst = burst
+        self.limits = RateLimits(rate, burst)
         self.max_rooms = max_rooms
         self.sweep_interval = sweep_interval
         self.event_ttl = event_ttl
-        self.buckets: dict[str, TokenBucket] = {}
         self._append: AsyncScript | None = None
         self._say: AsyncScript | None = None
         self._presence: Presence | None = None
@@ -326,7 +272,7 @@ class ChatHandlers(Handlers):
     async def on_close(self, ctx: Context) -> None:
         """Leave every room the client was in, announcing each ``leave``, and forget it."""
         async with self._lock.shared():
-            self.buckets.pop(ctx.conn.id, None)
+            self.limits.forget(ctx.conn.id)
             await self._leave_all(ctx.redis, ctx.conn, ctx.envelope)
 
     async def _open(self, ctx: Context) -> None:
@@ -367,19 +313,7 @@ class ChatHandlers(Handlers):
 
     async def _message(self, ctx: Context, text: str) -> None:
         """Check the limits, then carry out the client's request."""
-        # Timed by when the gateway received it, not when it is handled: a replica taking
-        # the connection over handles what it missed at once, yet the client was not fast.
-        received = ctx.envelope.received_at
-        bucket = self.buckets.get(ctx.conn.id)
-        if bucket is None:
-            bucket = self.buckets[ctx.conn.id] = TokenBucket(
-                rate=self.rate, burst=self.burst, updated=received
-            )
-        if not bucket.take(received):
-            raise ClientError(
-                f"more than {self.rate:g} messages per second; this one was dropped",
-                code="rate_limited",
-            )
+        self.limits.check(ctx.conn.id, ctx.envelope.received_at)
         request = parse(text)
         if isinstance(request, Say) and request.room is not None:
             self._check_length(request.text)
@@ -441,14 +375,11 @@ class ChatHandlers(Handlers):
     async def background(self, outbox: Outbox) -> None:
         """Sweep every ``sweep_interval`` seconds; a failed sweep is logged and retried.
 
-        Each sweep also drops the full rate-limit buckets: those of the connections that
-        went quiet, closed, or are now handled by another replica.
+        Each sweep also drops the full rate-limit buckets.
         """
         while True:
             await asyncio.sleep(self.sweep_interval)
-            self.buckets = {
-                conn: bucket for conn, bucket in self.buckets.items() if not bucket.is_full()
-            }
+            self.limits.drop_full()
             try:
                 await self.sweep(outbox.redis)
             except Exception as exc:  # Redis is down, say: the next sweep will do.
@@ -470,7 +401,7 @@ class ChatHandlers(Handlers):
             async with self._lock.exclusive():
                 conns = await presence.connections(gateway)
                 for conn in conns:
-                    self.buckets.pop(conn.id, None)
+                    self.limits.forget(conn.id)
                     await self._leave_all(client, conn)
             logger.info("= gateway %s is gone: removed its %d connections", gateway, len(conns))
             removed += len(conns)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from bus.settings import load_settings, setting
 
 from .context import Connection, Context, Outbox
+from .limits import RATE_LIMITED, RateLimits, TokenBucket
 from .messages import BAD_REQUEST, ClientError, Message, encode, error
 from .runner import main, serve
 from .service import Handlers, Service
@@ -24,14 +25,17 @@ from .settings import ServiceSettings
 
 __all__ = [
     "BAD_REQUEST",
+    "RATE_LIMITED",
     "ClientError",
     "Connection",
     "Context",
     "Handlers",
     "Message",
     "Outbox",
+    "RateLimits",
     "Service",
     "ServiceSettings",
+    "TokenBucket",
     "encode",
     "error",
     "load_settings",

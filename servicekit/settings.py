@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from bus.settings import LOG_LEVELS, load_settings, setting
 
+from .limits import DEFAULT_BURST, DEFAULT_RATE
+
 __all__ = ["LOG_LEVELS", "ServiceSettings", "load_settings", "setting"]
 
 
@@ -34,6 +36,9 @@ class ServiceSettings:
         batch: the most envelopes read from the stream at once (``WSLAB_BATCH``).
         redis_connections: the most Redis connections the service opens; handlers wait
             for one beyond (``WSLAB_REDIS_CONNECTIONS``).
+        rate: how many messages per second a connection may send, on average
+            (``WSLAB_RATE``); beyond, ``rate_limited`` (servicekit.RateLimits).
+        burst: how many it may send at once (``WSLAB_BURST``).
     """
 
     redis_url: str = setting(
@@ -56,13 +61,19 @@ class ServiceSettings:
     redis_connections: int = setting(
         "WSLAB_REDIS_CONNECTIONS", 50, "the most Redis connections; handlers wait for one beyond"
     )
+    rate: float = setting(
+        "WSLAB_RATE", DEFAULT_RATE, "messages per second a connection may send, on average"
+    )
+    burst: int = setting(
+        "WSLAB_BURST", DEFAULT_BURST, "messages a connection may send at once, above the rate"
+    )
 
     def __post_init__(self) -> None:
         if self.log_level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(LOG_LEVELS)}")
-        for name in ("heartbeat_interval", "lease"):
+        for name in ("heartbeat_interval", "lease", "rate"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be positive")
-        for name in ("partitions", "batch", "redis_connections"):
+        for name in ("partitions", "batch", "redis_connections", "burst"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1")

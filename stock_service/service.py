@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import bus
 import servicekit
-from servicekit import Context, Handlers, Outbox, ServiceSettings, encode, setting
+from servicekit import Context, Handlers, Outbox, RateLimits, ServiceSettings, encode, setting
+from servicekit.limits import DEFAULT_BURST, DEFAULT_RATE
 
 from .feed import Feed, topic
 from .market import Market, Timed
@@ -91,8 +92,9 @@ class StockHandlers(Handlers):
         subscriptions: the symbols each connection receives, by connection id.
     """
 
-    def __init__(self, feed: Feed) -> None:
+    def __init__(self, feed: Feed, limits: RateLimits | None = None) -> None:
         self.feed = feed
+        self.limits = limits or RateLimits(DEFAULT_RATE, DEFAULT_BURST)
         self.subscriptions: dict[str, set[str]] = {}
 
     async def on_message(self, ctx: Context, text: str) -> None:
@@ -103,7 +105,12 @@ class StockHandlers(Handlers):
         for a subscribe, ``subscribed``, a ``snapshot`` of the symbols' latest quotes and
         the ``Subscribe`` commands; for an unsubscribe, the ``Unsubscribe`` commands and
         ``subscribed``.
+
+        A connection may send ``WSLAB_RATE`` requests a second (``WSLAB_BURST`` at once):
+        one over it gets ``rate_limited`` and nothing else, so that nobody can make the
+        service send the symbol list over and over.
         """
+        self.limits.check(ctx.conn.id, ctx.envelope.received_at)
         request = parse(text)
         if request.action == "list":
             await ctx.reply(symbols(self.feed.stocks.values()))
@@ -135,8 +142,9 @@ class StockHandlers(Handlers):
         await self.feed.send(ctx.conn.gateway, commands)
 
     async def on_close(self, ctx: Context) -> None:
-        """Forget the connection's symbols."""
+        """Forget the connection's symbols and its rate."""
         self.subscriptions.pop(ctx.conn.id, None)
+        self.limits.forget(ctx.conn.id)
 
     async def background(self, outbox: Outbox) -> None:
         """Run the feed until cancelled."""
@@ -161,7 +169,7 @@ def make_handlers(settings: StockSettings) -> StockHandlers:
     else:
         ticks = Market(STOCKS, seed=settings.seed).timed(settings.tick_rate)
     feed = Feed(ticks, STOCKS, interval=settings.publish_interval, max_batch=settings.max_batch)
-    return StockHandlers(feed)
+    return StockHandlers(feed, RateLimits(settings.rate, settings.burst))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

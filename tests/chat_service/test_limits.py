@@ -7,7 +7,6 @@ import json
 import pytest
 
 from chat_service import ChatHandlers, ChatSettings
-from chat_service.service import TokenBucket
 from tests.chat_service.test_rooms import connect, error, join_room, send
 from tests.servicekit.fake_gateway import FakeGateway
 
@@ -56,29 +55,6 @@ async def test_joining_more_rooms_than_allowed_gets_too_many_rooms(gateway: Fake
     assert await gateway.reply("gw-test.1") == error(
         "too_many_rooms", "you are in 2 rooms already; leave one first"
     )
-
-
-def test_a_token_bucket_allows_a_burst_then_the_rate() -> None:
-    bucket = TokenBucket(rate=2.0, burst=3, updated=100.0)
-    assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]
-    assert bucket.take(100.5) is True  # One token back after half a second.
-    assert bucket.take(100.5) is False
-    assert [bucket.take(200.0) for _ in range(4)] == [True, True, True, False]
-
-
-def test_a_token_bucket_loses_nothing_when_the_clock_steps_back() -> None:
-    bucket = TokenBucket(rate=5.0, burst=3, updated=100.0)
-    assert bucket.take(100.0)
-    assert [bucket.take(90.0) for _ in range(3)] == [True, True, False]  # 10 s back.
-    assert bucket.take(100.2) is True  # One token back, counted from 100.0.
-
-
-def test_a_token_bucket_is_full_again_once_it_has_refilled() -> None:
-    bucket = TokenBucket(rate=2.0, burst=3, updated=100.0)
-    assert bucket.is_full(100.0)
-    assert bucket.take(100.0)
-    assert not bucket.is_full(100.4)
-    assert bucket.is_full(100.5)
 
 
 def test_the_limits_are_settings_with_safe_defaults() -> None:

@@ -33,7 +33,12 @@ from client import Connection, connect
 from tests.waiting import HANG, Hang, until, until_sync, within
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The stack's long-running services, each healthy once up.
 SERVICES = ["redis", "gateway", "chat", "stocks"]
+#: What a stack starts: the services and the one-shot that writes their credentials, named
+#: so that `down --volumes` removes its volumes too, Redis's data among them: a stack left
+#: behind would give the next run its chat history.
+STARTED = ["credentials", *SERVICES]
 # What scripts/offline-env sets; an environment that has them already wins.
 OFFLINE = {
     "BASE_IMAGE": "wslab/base:bookworm",
@@ -89,11 +94,13 @@ def compose_env(docker: docker_sdk.DockerClient) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest, compose_env: dict[str, str]) -> Iterator[DockerCompose]:
-    """redis, gateway, chat and stocks, built and healthy (`up --build --wait`).
+    """redis, gateway, chat and stocks, built and healthy (`up --build --wait`), from a clean
+    slate: whatever an interrupted run left behind is removed first.
 
     If a test failed, the services' logs are printed before the stack goes down.
     """
-    compose = DockerCompose(ROOT, build=True, wait=True, services=SERVICES, quiet_build=True)
+    compose = DockerCompose(ROOT, build=True, wait=True, services=STARTED, quiet_build=True)
+    compose.stop()
     with compose:
         yield compose
         if request.session.testsfailed:

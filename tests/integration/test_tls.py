@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from testcontainers.compose import DockerCompose
 
-from tests.integration.conftest import ROOT, SERVICES, Address, free_port
+from tests.integration.conftest import ROOT, STARTED, Address, free_port
 from tests.integration.pages import chromium, connect_chat, page_opener, say, shows_message
 from tests.waiting import HANG, within
 
@@ -38,8 +38,9 @@ def tls_stack(
         subprocess.run([ROOT / "scripts" / "make-tls"], check=True, capture_output=True)
         files = ["docker-compose.yml", "docker-compose.tls.yml"]
         compose = DockerCompose(
-            ROOT, compose_file_name=files, build=True, wait=True, services=SERVICES
+            ROOT, compose_file_name=files, build=True, wait=True, services=STARTED
         )
+        compose.stop()  # What an interrupted run left behind.
         with compose:
             yield ("127.0.0.1", int(env["WSLAB_PORT"])), tls / "ca.pem"
     finally:

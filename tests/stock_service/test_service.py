@@ -271,3 +271,24 @@ async def test_a_replay_publishes_the_files_quotes_in_order(
     for quote in quotes:
         seqs[quote["symbol"]] += 1
         assert quote["seq"] == seqs[quote["symbol"]]
+
+
+class TestRateLimit:
+    @pytest.fixture
+    def settings(self, redis_url: str, tmp_path: Path) -> StockSettings:
+        """Three requests at once, then almost none."""
+        return StockSettings(
+            redis_url=redis_url, health_file=str(tmp_path / "healthy"), rate=0.001, burst=3
+        )
+
+    @pytest.mark.usefixtures("stocks")
+    async def test_requests_past_the_burst_get_rate_limited_and_nothing_else(
+        self, gateway: FakeGateway
+    ) -> None:
+        for _ in range(4):
+            await gateway.message(CONN, '{"type": "list"}')
+        replies = [await gateway.reply(CONN) for _ in range(4)]
+        assert [reply["type"] for reply in replies] == ["symbols", "symbols", "symbols", "error"]
+        assert replies[-1]["code"] == "rate_limited"
+        await gateway.message("gw-test.other", '{"type": "list"}')
+        assert (await gateway.reply("gw-test.other"))["type"] == "symbols"
