@@ -99,6 +99,7 @@ DEFAULT_MAX_TEXT = 2000
 DEFAULT_MAX_ROOMS = 10
 DEFAULT_SWEEP_INTERVAL = 5.0
 DEFAULT_EVENT_TTL = 60
+DEFAULT_ROOM_TTL = 7 * 24 * 3600
 
 APPEND = """
 if KEYS[3] then
@@ -109,6 +110,8 @@ local seq = redis.call('INCR', KEYS[1])
 local event = ARGV[1] .. string.format('%d', seq) .. ARGV[2]
 redis.call('RPUSH', KEYS[2], event)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
 redis.call('PUBLISH', ARGV[4], event)
 if KEYS[3] then redis.call('SET', KEYS[3], seq, 'EX', ARGV[5]) end
 return seq
@@ -118,7 +121,8 @@ return seq
 KEYS: the seq counter, the history list, and the key recording the event made by the
 envelope being handled (:func:`~chat_service.keys.event_key`), unless no envelope made it.
 ARGV: the event's text before and after its seq (:func:`~chat_service.messages.event_template`),
-how many events to keep, the channel, how long to record the event. Returns the event's
+how many events to keep, the channel, how long to record the event, how long the room's seq
+and history last without a new event (:attr:`ChatSettings.room_ttl`). Returns the event's
 seq. An envelope handled again, by the replica that took its connection over from one that
 died handling it (docs/ARCHITECTURE.md, "Service replicas"), gets the seq of the event it
 made the first time, and nothing is published twice.
@@ -135,6 +139,8 @@ local seq = redis.call('INCR', KEYS[3])
 local event = ARGV[2] .. nick .. ARGV[3] .. string.format('%d', seq) .. ARGV[4]
 redis.call('RPUSH', KEYS[4], event)
 redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+redis.call('EXPIRE', KEYS[3], ARGV[8])
+redis.call('EXPIRE', KEYS[4], ARGV[8])
 redis.call('PUBLISH', ARGV[6], event)
 redis.call('SET', KEYS[5], seq, 'EX', ARGV[7])
 return seq
@@ -146,7 +152,8 @@ KEYS: the connection's nickname and rooms, the room's seq counter and history li
 key recording the event the envelope made. ARGV: the room, the event's text before the
 nickname, between the nickname and the seq, and after the seq
 (:func:`~chat_service.messages.event_template` around :data:`NICK`), how many events to
-keep, the channel, how long to record the event. Returns the event's seq, ``'unknown'``
+keep, the channel, how long to record the event, how long the room lasts idle. Returns the
+event's seq, ``'unknown'``
 if the connection has no nickname (Redis lost it), or ``'not_member'``.
 """
 
@@ -166,6 +173,8 @@ class ChatSettings(ServiceSettings):
         max_rooms: how many rooms a connection may be in at once (``WSLAB_MAX_ROOMS``).
         sweep_interval: seconds between two sweeps for the members of dead gateways
             (``WSLAB_SWEEP_INTERVAL``).
+        room_ttl: seconds a room's history and seq last after its last event
+            (``WSLAB_ROOM_TTL``): an abandoned room does not stay in Redis forever.
     """
 
     history: int = setting(
@@ -182,12 +191,17 @@ class ChatSettings(ServiceSettings):
         DEFAULT_SWEEP_INTERVAL,
         "seconds between two sweeps for the members of dead gateways",
     )
+    room_ttl: int = setting(
+        "WSLAB_ROOM_TTL",
+        DEFAULT_ROOM_TTL,
+        "seconds a room's history and seq last after its last event",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.history < 1:
             raise ValueError("history must be at least 1")
-        for name in ("max_text", "max_rooms"):
+        for name in ("max_text", "max_rooms", "room_ttl"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1")
         for name in ("sweep_interval",):
@@ -207,6 +221,7 @@ class ChatHandlers(Handlers):
         sweep_interval: seconds between two sweeps for the members of dead gateways.
         event_ttl: seconds the room event each envelope made is remembered, so that an
             envelope handled twice makes it once (:data:`APPEND`).
+        room_ttl: seconds a room's history and seq last after its last event.
 
     Attributes:
         limits: each connection's rate limit (servicekit.RateLimits); full buckets are
@@ -223,6 +238,7 @@ class ChatHandlers(Handlers):
         max_rooms: int = DEFAULT_MAX_ROOMS,
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
         event_ttl: int = DEFAULT_EVENT_TTL,
+        room_ttl: int = DEFAULT_ROOM_TTL,
     ) -> None:
         self.history = history
         self.max_text = max_text
@@ -230,6 +246,7 @@ class ChatHandlers(Handlers):
         self.max_rooms = max_rooms
         self.sweep_interval = sweep_interval
         self.event_ttl = event_ttl
+        self.room_ttl = room_ttl
         self._append: AsyncScript | None = None
         self._say: AsyncScript | None = None
         self._presence: Presence | None = None
@@ -251,6 +268,7 @@ class ChatHandlers(Handlers):
             # one that died before recording it: a lease and a period later, if a replica
             # is running; remembering its event for twenty leases is plenty.
             event_ttl=math.ceil(20 * settings.lease),
+            room_ttl=settings.room_ttl,
         )
 
     def presence(self, client: Redis) -> Presence:
@@ -479,7 +497,10 @@ class ChatHandlers(Handlers):
         keys += [seq_key(room), history_key(room)]
         keys.append(event_key(ctx.envelope.conn, ctx.envelope.seq, "message", room))
         channel = bus.topic_channel(topic(room))
-        args: list[str | int] = [room, head, middle, after, self.history, channel, self.event_ttl]
+        args: list[str | int] = [
+            *(room, head, middle, after),
+            *(self.history, channel, self.event_ttl, self.room_ttl),
+        ]
         # In the outbox's pipeline: the lines of a batch, said together, cost one round trip.
         result = await ctx.outbox.publisher.run(self._say, keys, args)
         if result == b"not_member":
@@ -528,7 +549,9 @@ class ChatHandlers(Handlers):
         if envelope is not None:
             keys.append(event_key(envelope.conn, envelope.seq, kind, room))
         seq: int = await self._append(
-            keys=keys, args=[before, after, self.history, channel, self.event_ttl], client=client
+            keys=keys,
+            args=[before, after, self.history, channel, self.event_ttl, self.room_ttl],
+            client=client,
         )
         logger.debug("> topic %s %s %d", topic(room), kind, seq)
         return seq

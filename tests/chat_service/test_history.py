@@ -13,7 +13,9 @@ from redis.asyncio import Redis
 
 import bus
 from chat_service import ChatHandlers, ChatSettings
+from chat_service.service import DEFAULT_ROOM_TTL
 from servicekit import Service
+from tests.chat_service.test_rooms import connect, send
 from tests.chat_service.test_service import event, join, without_ts
 from tests.servicekit.fake_gateway import FakeGateway, running
 from tests.waiting import until
@@ -226,3 +228,13 @@ async def test_a_history_request_for_a_room_one_is_not_in_gets_not_member(
         "code": "not_member",
         "message": "you are not in 'attic'; join it first",
     }
+
+
+@pytest.mark.usefixtures("chat")
+async def test_a_room_s_history_and_seq_expire_after_its_last_event(gateway: FakeGateway) -> None:
+    await connect(gateway, "gw-test.1", "alice")
+    await send(gateway, "gw-test.1", type="say", text="hello")
+    await gateway.published("chat.lobby")
+    for key in ("wslab:chat:lobby:seq", "wslab:chat:lobby:history"):
+        ttl = await gateway.redis.ttl(key)
+        assert 0 < ttl <= DEFAULT_ROOM_TTL, (key, ttl)
