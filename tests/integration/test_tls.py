@@ -16,7 +16,7 @@ from testcontainers.compose import DockerCompose
 
 from tests.integration.conftest import ROOT, STARTED, Address, free_port
 from tests.integration.pages import chromium, connect_chat, page_opener, say, shows_message
-from tests.waiting import HANG, within
+from tests.waiting import HANG, Hang, within
 
 #: What the tests get: the TLS gateway's address and the CA certificate that signed it.
 TLSStack = tuple[Address, Path]
@@ -58,7 +58,12 @@ async def wslab(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
     )
-    out, err = await within(process.communicate(stdin), f"wslab {args[0]} to exit")
+    try:
+        out, err = await within(process.communicate(stdin), f"wslab {args[0]} to exit")
+    except Hang as exc:
+        process.kill()
+        out, err = await process.communicate()
+        raise Hang(f"{exc}; it printed {out.decode()!r} and {err.decode()!r}") from None
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -70,7 +75,8 @@ async def test_wslab_replays_the_sessions_over_wss_trusting_the_local_ca(
     status, out, err = await wslab(
         "replay",
         *["sessions/chat.json", "sessions/quotes.json", "--url", f"wss://{host}:{port}"],
-        *["--cacert", str(ca), "--no-proxy", "--timeout", str(HANG)],
+        # Each expectation may wait a third of the whole: a hang shows which one.
+        *["--cacert", str(ca), "--no-proxy", "--timeout", str(HANG / 3)],
     )
     assert status == 0, out + err
 
