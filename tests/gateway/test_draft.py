@@ -12,7 +12,6 @@ import asyncio
 import gc
 import json
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -46,18 +45,6 @@ from wsdraft import HandshakeRejected, Limits, State
 
 #: The project client's limits: a handshake or a close may take as long as a hang.
 PATIENT = Limits(handshake_timeout=HANG, close_timeout=HANG)
-
-
-@pytest.fixture
-def seen() -> Seen:
-    return Seen()
-
-
-@pytest.fixture
-async def server(seen: Seen) -> AsyncIterator[RunningServer]:
-    """The test app with the default settings."""
-    async with run_server(make_app(seen)) as server:
-        yield server
 
 
 async def client_for(server: RunningServer, resource: str) -> DraftClient:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,17 +20,6 @@ from wsdraft import Limits
 
 #: The request deadline of these tests: only waited for, so any machine reaches it.
 SHORT = Limits(handshake_timeout=0.5)
-
-
-@pytest.fixture
-def seen() -> Seen:
-    return Seen()
-
-
-@pytest.fixture
-async def server(seen: Seen) -> AsyncIterator[RunningServer]:
-    async with run_server(make_app(seen)) as server:
-        yield server
 
 
 def get(path: str, *headers: str) -> bytes:

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import os
 import struct
-from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import ClientConnection
@@ -31,17 +30,6 @@ from tests.gateway.metrics import handshakes, sample
 from tests.gateway.server import RunningServer, run_server
 from tests.waiting import until, within
 from wsdraft import Limits
-
-
-@pytest.fixture
-def seen() -> Seen:
-    return Seen()
-
-
-@pytest.fixture
-async def server(seen: Seen) -> AsyncIterator[RunningServer]:
-    async with run_server(make_app(seen)) as server:
-        yield server
 
 
 def ws_url(server: RunningServer, resource: str) -> str:
