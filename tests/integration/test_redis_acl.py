@@ -65,7 +65,7 @@ def test_the_client_s_network_does_not_reach_redis(
         "    print('reached')\n"
     )
     output = docker.containers.run(
-        "wslab/client:dev",
+        "wslab/gateway:dev",  # Built by every run of the stack, unlike the client's.
         ["python", "-c", probe],
         network=network(compose_env, "frontend"),
         remove=True,
