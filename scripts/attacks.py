@@ -182,6 +182,24 @@ def http_attacks(gateway: tuple[str, int]) -> list[Attack]:
         elapsed = time.monotonic() - began
         return Outcome(f"answered, then closed after {elapsed:.0f} s idle", b"200 OK" in answer)
 
+    async def slow_second_request() -> Outcome:
+        began = time.monotonic()
+        first = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        answer = await exchange(gateway, [first, *(bytes([b]) for b in slow_head)], pause=1.0)
+        last = answer[answer.rfind(b"HTTP/1.1 ") :]
+        seen = f"first answered; then {status_line(last)} after {time.monotonic() - began:.0f} s"
+        return Outcome(seen, last.startswith(b"HTTP/1.1 408 "))
+
+    async def many_idle_connections() -> Outcome:
+        began = time.monotonic()
+        opened = await asyncio.gather(*(asyncio.open_connection(*gateway) for _ in range(100)))
+        closed = await asyncio.gather(*(reader.read() for reader, _ in opened))
+        for _, writer in opened:
+            writer.close()
+        elapsed = time.monotonic() - began
+        seen = f"all {len(closed)} closed by the gateway after {elapsed:.0f} s"
+        return Outcome(seen, all(data == b"" for data in closed))
+
     async def http_1_0_upgrade() -> Outcome:
         return refused_with(await exchange(gateway, [upgrade("/chat", http="1.0")]), 505)
 
@@ -204,6 +222,8 @@ def http_attacks(gateway: tuple[str, int]) -> list[Attack]:
         Attack("A request head sent a byte a second (slowloris)", slowloris_head),
         Attack("A request body sent a byte a second", slow_body),
         Attack("An idle keep-alive HTTP connection", idle_keep_alive),
+        Attack("A second keep-alive request sent a byte a second", slow_second_request),
+        Attack("100 connections that never send a byte", many_idle_connections),
         Attack("A WebSocket upgrade over HTTP/1.0", http_1_0_upgrade),
         Attack("A WebSocket version the gateway does not speak (8)", unknown_version),
         Attack("A page of another site (Origin: http://evil.example)", evil_origin),
@@ -392,7 +412,7 @@ def token_attacks(gateway: tuple[str, int], secret: str) -> list[Attack]:
     ]
 
 
-def redis_attacks(project: str) -> list[Attack]:
+def redis_attacks(project: str, gateway: tuple[str, int]) -> list[Attack]:
     def docker(*args: str) -> str:
         done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=BOUND)
         return (done.stdout + done.stderr).strip()
@@ -430,7 +450,21 @@ def redis_attacks(project: str) -> list[Attack]:
         )  # fmt: skip
         return Outcome(seen, seen.startswith("NOPERM"))
 
+    async def abandoned_room() -> Outcome:
+        host, port = gateway
+        room = f"left-behind-{os.getpid()}"
+        async with ws_connect(f"ws://{host}:{port}/chat?room={room}", open_timeout=BOUND) as ws:
+            while json.loads(await asyncio.wait_for(ws.recv(), BOUND))["type"] != "members":
+                pass  # welcome, then the join's history: the room has keys now.
+        redis = await asyncio.to_thread(container, "redis")
+        login = 'REDISCLI_AUTH="$(cat /run/wslab/admin.password)" redis-cli'
+        ttl = f"{login} TTL wslab:chat:{room}:history"
+        seen = await asyncio.to_thread(docker, "exec", redis, "sh", "-c", ttl)
+        held = seen.isdigit() and int(seen) > 0
+        return Outcome(f"its history expires in {seen} s unless the room is used again", held)
+
     return [
+        Attack("A room left behind (its keys in Redis)", abandoned_room),
         Attack("Redis from the client container's network", from_client_network),
         Attack("Redis without a password", without_password),
         Attack("The stock service publishing on a chat topic", forged_publish),
@@ -473,7 +507,7 @@ async def run(args: argparse.Namespace) -> list[tuple[Attack, Outcome]]:
         token_host, _, token_port = args.token_gateway.rpartition(":")
         attacks += token_attacks((token_host, int(token_port)), args.token_secret)
     if args.project:
-        attacks += redis_attacks(args.project)
+        attacks += redis_attacks(args.project, gateway)
     outcomes = await asyncio.gather(*(attempt(attack) for attack in attacks))
     return list(zip(attacks, outcomes, strict=True))
 
