@@ -2,18 +2,19 @@
 
 Usage, from the repository root, against the compose stack::
 
-    python scripts/attacks.py --gateway 127.0.0.1:4502 --project wslab
-    python scripts/attacks.py --gateway 127.0.0.1:4502 --project wslab \\
+    python scripts/attacks.py --gateway 127.0.0.1:4502 \\
+        --gateway-container "$(docker compose ps -q gateway)"
+    python scripts/attacks.py --gateway 127.0.0.1:4502 --gateway-container ... \\
         --token-gateway 127.0.0.1:4503 --token-secret "$WSLAB_TOKEN_SECRET"
 
 Each attack is bounded in count and time and talks only to the gateways given and, through
-``docker``, to the compose project's own containers (``--project``; without it the Redis
-rows are left out). They run concurrently; the slowest waits for the gateway's ping
-deadline (40 s by default). Printed: a Markdown table, one row per attack with what was
-seen and whether it was **refused** (an HTTP status, a close or an error with its reason)
-or cost a **bounded** amount; then the gateway's memory before and after
-(``--gateway-container``, the VmRSS of its Python process). Exits 1 if any attack was
-neither refused nor bounded.
+``docker``, to the compose project's own containers (``--project``, by default the gateway
+container's; without either the Redis rows are left out). They run concurrently; the
+slowest waits for the gateway's ping deadline (40 s by default). Printed: a Markdown table,
+one row per attack with what was seen and whether it was **refused** (an HTTP status, a
+close or an error with its reason) or cost a **bounded** amount; then the gateway's memory
+before and after (``--gateway-container``, the VmRSS of its Python process). Exits 1 if any
+attack was neither refused nor bounded.
 """
 
 from __future__ import annotations
@@ -474,6 +475,16 @@ def redis_attacks(project: str, gateway: tuple[str, int]) -> list[Attack]:
 # Running them -----------------------------------------------------------------------------
 
 
+def compose_project(container: str) -> str:
+    """The compose project ``container`` belongs to."""
+    label = '{{index .Config.Labels "com.docker.compose.project"}}'
+    done = subprocess.run(
+        ["docker", "inspect", "--format", label, container],
+        capture_output=True, text=True, timeout=BOUND, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
 def gateway_rss(container: str) -> int:
     """The resident memory of the gateway's Python process in ``container``, in KiB."""
     read = (
@@ -506,8 +517,11 @@ async def run(args: argparse.Namespace) -> list[tuple[Attack, Outcome]]:
     if args.token_gateway:
         token_host, _, token_port = args.token_gateway.rpartition(":")
         attacks += token_attacks((token_host, int(token_port)), args.token_secret)
-    if args.project:
-        attacks += redis_attacks(args.project, gateway)
+    project = args.project
+    if project is None and args.gateway_container:
+        project = compose_project(args.gateway_container)
+    if project:
+        attacks += redis_attacks(project, gateway)
     outcomes = await asyncio.gather(*(attempt(attack) for attack in attacks))
     return list(zip(attacks, outcomes, strict=True))
 
@@ -527,7 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gateway", required=True, help="HOST:PORT of a gateway (anonymous)")
     parser.add_argument("--token-gateway", help="HOST:PORT of a gateway in token mode")
     parser.add_argument("--token-secret", default=os.environ.get("WSLAB_TOKEN_SECRET", ""))
-    parser.add_argument("--project", help="the compose project, for the Redis attacks")
+    parser.add_argument(
+        "--project", help="the compose project, for the Redis attacks (default: the gateway's)"
+    )
     parser.add_argument("--gateway-container", help="the gateway's container, for its memory")
     args = parser.parse_args(argv)
     before = gateway_rss(args.gateway_container) if args.gateway_container else None

@@ -51,9 +51,19 @@ async def test_the_gateway_closes_a_client_that_does_not_answer_its_pings(
         assert PING in [frame.opcode for frame in frames]
         assert frame == Frame(True, CLOSE, b"no answer to a ping in time")
         await silent.aclose()
-        # websockets answers pings by itself: it stays open through many intervals.
-        async with ws_connect(server.url("/stocks")) as answering:
-            await asyncio.sleep(1.0)
-            await answering.send('{"type": "subscribe", "symbols": ["MSFT"]}')
-            assert await within(answering.recv(), "an answer after a second of pings")
     assert sample("wslab_ping_timeouts_total") == before + 1
+
+
+async def test_a_client_that_answers_its_pings_stays_open(redis_url: str) -> None:
+    # Pinged every 0.1 s; only a pong two seconds late, a stalled client, would close it.
+    app = create_app(settings(redis_url, ping_interval=0.1, ping_timeout=2.0))
+    before = sample("wslab_ping_timeouts_total")
+    async with run_server(app) as server:
+        await wait_ready(server)
+        # websockets answers pings by itself: it stays open through many intervals, and
+        # past the time a client that did not answer would have been closed.
+        async with ws_connect(server.url("/stocks")) as answering:
+            await asyncio.sleep(4.0)
+            await answering.send('{"type": "subscribe", "symbols": ["MSFT"]}')
+            assert await within(answering.recv(), "an answer after seconds of pings")
+    assert sample("wslab_ping_timeouts_total") == before

@@ -161,6 +161,20 @@ def gateway_beside(
         container.remove(force=True)
 
 
+#: What the token-mode gateway beside the stack signs its tokens with.
+TOKEN_SECRET = "the-integration-tests-signing-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def token_gateway(
+    stack: DockerCompose, docker: docker_sdk.DockerClient, compose_env: dict[str, str]
+) -> Iterator[Address]:
+    """A gateway in token mode beside the stack's (docs/SECURITY.md, "Tokens")."""
+    settings = {"WSLAB_AUTH": "token", "WSLAB_TOKEN_SECRET": TOKEN_SECRET}
+    with gateway_beside(docker, compose_env, WSLAB_GATEWAY_ID="gw-tokens", **settings) as address:
+        yield address
+
+
 def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str) -> str:
     """What ``redis-cli`` prints for ``args`` in the stack's Redis, as its operator."""
     [redis] = containers(stack, docker, "redis")

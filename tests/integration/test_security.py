@@ -7,25 +7,12 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Iterator
 
 import docker as docker_sdk
-import pytest
 from testcontainers.compose import DockerCompose
 
-from tests.integration.conftest import ROOT, Address, containers, gateway_beside
+from tests.integration.conftest import ROOT, TOKEN_SECRET, Address, containers
 from tests.waiting import HANG, within
-
-SECRET = "the-attack-tests-signing-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def token_gateway(
-    docker: docker_sdk.DockerClient, compose_env: dict[str, str]
-) -> Iterator[Address]:
-    settings = {"WSLAB_AUTH": "token", "WSLAB_TOKEN_SECRET": SECRET, "WSLAB_GATEWAY_ID": "gw-att"}
-    with gateway_beside(docker, compose_env, **settings) as address:
-        yield address
 
 
 async def test_every_attack_is_refused_or_bounded_and_memory_comes_back(
@@ -38,7 +25,7 @@ async def test_every_attack_is_refused_or_bounded_and_memory_comes_back(
     [container] = containers(stack, docker, "gateway")
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "scripts/attacks.py", "--gateway", "{}:{}".format(*gateway)],
-        *["--token-gateway", "{}:{}".format(*token_gateway), "--token-secret", SECRET],
+        *["--token-gateway", "{}:{}".format(*token_gateway), "--token-secret", TOKEN_SECRET],
         *["--project", compose_env["COMPOSE_PROJECT_NAME"], "--gateway-container", container.id],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

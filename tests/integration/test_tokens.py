@@ -8,20 +8,17 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import docker as docker_sdk
 import pytest
-from testcontainers.compose import DockerCompose
 
 from client import connect
 from client.token_command import mint
 from tests.integration.conftest import (
     ROOT,
+    TOKEN_SECRET,
     Address,
     Event,
-    gateway_beside,
     next_event,
 )
 from tests.integration.pages import (
@@ -36,24 +33,9 @@ from tests.integration.pages import (
 from tests.waiting import HANG, within
 from wsdraft import HandshakeRejected
 
-SECRET = "the-integration-tests-signing-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def token_gateway(
-    stack: DockerCompose, docker: docker_sdk.DockerClient, compose_env: dict[str, str]
-) -> Iterator[Address]:
-    settings = {
-        "WSLAB_AUTH": "token",
-        "WSLAB_TOKEN_SECRET": SECRET,
-        "WSLAB_GATEWAY_ID": "gw-tokens",
-    }
-    with gateway_beside(docker, compose_env, **settings) as address:
-        yield address
-
 
 def token(user: str, **options: Any) -> str:
-    return mint(user, SECRET, now=time.time(), **options)
+    return mint(user, TOKEN_SECRET, now=time.time(), **options)
 
 
 def url(gateway: Address, query: str) -> str:
@@ -69,10 +51,10 @@ def bearer(value: str) -> list[tuple[str, str]]:
     ("headers", "reason"),
     [
         ([], "a token is required"),
-        (bearer(mint("alice", SECRET, now=time.time() - 7200)), "the token has expired"),
+        (bearer(mint("alice", TOKEN_SECRET, now=time.time() - 7200)), "the token has expired"),
         (bearer(mint("alice", "a-forger-s-own-secret-of-enough-length", now=time.time())),
          "the token is invalid"),
-        (bearer(mint("alice", SECRET, now=time.time(), audience="elsewhere")),
+        (bearer(mint("alice", TOKEN_SECRET, now=time.time(), audience="elsewhere")),
          "the token is not for this gateway"),
     ],
     ids=["missing", "expired", "forged", "other audience"],
