@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ from wsdraft import HandshakeRejected
 
 #: The longest any one attack may take; only a hang reaches it.
 BOUND = 90.0
+
+OPEN_GAUGE = "wslab_open_connections{"
 
 
 @dataclass(frozen=True)
@@ -250,17 +253,19 @@ def frame_attacks(gateway: tuple[str, int]) -> list[Attack]:
     ]
 
 
-async def chat_errors(
-    url: str, messages: Sequence[str], *, settle: float = 2.0
-) -> list[dict[str, str]]:
-    """Send ``messages`` on a new connection to ``url``; the error messages it got."""
+async def chat_errors(url: str, messages: Sequence[str], expected: str) -> list[dict[str, str]]:
+    """Send ``messages`` on a new connection to ``url``; the errors it got up to ``expected``.
+
+    Reading stops at the first error coded ``expected``, or when nothing comes for BOUND
+    seconds (the attack was not refused): never on a guess of how long an answer takes.
+    """
     errors: list[dict[str, str]] = []
     async with ws_connect(url, open_timeout=BOUND) as ws:
         for message in messages:
             await ws.send(message)
         with contextlib.suppress(TimeoutError):
-            while True:
-                event = json.loads(await asyncio.wait_for(ws.recv(), settle))
+            while not any(error["code"] == expected for error in errors):
+                event = json.loads(await asyncio.wait_for(ws.recv(), BOUND))
                 if event.get("type") == "error":
                     errors.append(event)
     return errors
@@ -278,25 +283,25 @@ def service_attacks(gateway: tuple[str, int]) -> list[Attack]:
     base = f"ws://{host}:{port}"
     run = os.getpid()
 
-    def expecting(code: str, errors: Sequence[dict[str, str]]) -> Outcome:
+    async def expecting(code: str, url: str, messages: Sequence[str]) -> Outcome:
+        errors = await chat_errors(url, messages, code)
         return Outcome(codes(errors), any(error["code"] == code for error in errors))
 
     async def huge_message() -> Outcome:
-        return expecting("too_long", await chat_errors(f"{base}/chat?nick=big{run}", ["x" * 2**20]))
+        return await expecting("too_long", f"{base}/chat?nick=big{run}", ["x" * 2**20])
 
     async def chat_flood() -> Outcome:
         lines = [json.dumps({"type": "say", "text": f"flood {n}"}) for n in range(100)]
-        return expecting("rate_limited", await chat_errors(f"{base}/chat?nick=fl{run}", lines))
+        return await expecting("rate_limited", f"{base}/chat?nick=fl{run}", lines)
 
     async def stocks_amplification() -> Outcome:
-        received = 0
+        received = errors = 0
         async with ws_connect(f"{base}/stocks", open_timeout=BOUND) as ws:
             for _ in range(2000):
                 await ws.send('{"type": "list"}')
-            errors = 0
             with contextlib.suppress(TimeoutError):
-                while True:
-                    message = await asyncio.wait_for(ws.recv(), 2.0)
+                for _ in range(2000):  # One answer to each: the list, or an error.
+                    message = await asyncio.wait_for(ws.recv(), BOUND)
                     received += len(message)
                     errors += '"rate_limited"' in str(message)
         seen = (
@@ -307,31 +312,30 @@ def service_attacks(gateway: tuple[str, int]) -> list[Attack]:
         return Outcome(seen, received < 2000 * 200 and errors > 0)
 
     async def not_json() -> Outcome:
-        return expecting("bad_json", await chat_errors(f"{base}/chat?nick=nj{run}", ["{oops"]))
+        return await expecting("bad_json", f"{base}/chat?nick=nj{run}", ["{oops"])
 
     async def bad_room() -> Outcome:
         join = json.dumps({"type": "join", "room": "../../etc"})
-        return expecting("bad_request", await chat_errors(f"{base}/chat?nick=br{run}", [join]))
+        return await expecting("bad_request", f"{base}/chat?nick=br{run}", [join])
 
     async def many_rooms() -> Outcome:
         joins = [json.dumps({"type": "join", "room": f"r{run}-{n}"}) for n in range(12)]
-        return expecting("too_many_rooms", await chat_errors(f"{base}/chat?nick=mr{run}", joins))
+        return await expecting("too_many_rooms", f"{base}/chat?nick=mr{run}", joins)
 
     async def taken_nick() -> Outcome:
-        room = f"taken-{run}"
-        async with ws_connect(f"{base}/chat?nick=owner&room={room}", open_timeout=BOUND):
-            errors = await chat_errors(f"{base}/chat?nick=owner&room={room}", [])
-        return expecting("nick_taken", errors)
+        url = f"{base}/chat?nick=owner&room=taken-{run}"
+        async with ws_connect(url, open_timeout=BOUND) as owner:
+            welcome = json.loads(await asyncio.wait_for(owner.recv(), BOUND))
+            assert welcome["type"] == "welcome", welcome  # The nick is owner's from here on.
+            return await expecting("nick_taken", url, [])
 
     async def eavesdrop() -> Outcome:
         request = json.dumps({"type": "history", "room": f"private-{run}"})
-        return expecting("not_member", await chat_errors(f"{base}/chat?nick=ev{run}", [request]))
+        return await expecting("not_member", f"{base}/chat?nick=ev{run}", [request])
 
     async def private_to_stranger() -> Outcome:
         message = json.dumps({"type": "private", "to": "nobody-here", "text": "psst"})
-        return expecting(
-            "no_such_member", await chat_errors(f"{base}/chat?nick=pm{run}", [message])
-        )
+        return await expecting("no_such_member", f"{base}/chat?nick=pm{run}", [message])
 
     async def silent_client() -> Outcome:
         # By hand: it reads nothing until the server closes, so no pong ever goes out.
@@ -536,6 +540,22 @@ def table(results: Sequence[tuple[Attack, Outcome]]) -> str:
     return "\n".join(lines)
 
 
+def open_connections(gateway: str) -> float:
+    """How many WebSocket connections ``gateway`` (HOST:PORT) has open, by its /metrics."""
+    with urllib.request.urlopen(f"http://{gateway}/metrics", timeout=BOUND) as answer:
+        lines = answer.read().decode().splitlines()
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(OPEN_GAUGE))
+
+
+def wait_for_closes(gateway: str, open_before: float) -> None:
+    """Wait until ``gateway`` has no more connections open than ``open_before``."""
+    deadline = time.monotonic() + BOUND
+    while (still := open_connections(gateway)) > open_before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{still:g} connections still open on {gateway} after {BOUND} s")
+        time.sleep(0.1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gateway", required=True, help="HOST:PORT of a gateway (anonymous)")
@@ -547,10 +567,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gateway-container", help="the gateway's container, for its memory")
     args = parser.parse_args(argv)
     before = gateway_rss(args.gateway_container) if args.gateway_container else None
+    open_before = open_connections(args.gateway)
     results = asyncio.run(run(args))
     print(table(results))
     if before is not None:
-        time.sleep(5)  # Let the last connections go.
+        wait_for_closes(args.gateway, open_before)
         after = gateway_rss(args.gateway_container)
         print(f"\nGateway memory: {before / 1024:.1f} MiB before, {after / 1024:.1f} MiB after"
               f" ({(after - before) / before:+.1%})")  # fmt: skip
