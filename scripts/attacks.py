@@ -65,26 +65,24 @@ class Attack:
 async def exchange(address: tuple[str, int], chunks: Sequence[bytes], pause: float = 0.0) -> bytes:
     """Send ``chunks`` (``pause`` seconds apart) and read until the server closes."""
     reader, writer = await asyncio.open_connection(*address)
-    received = b""
+
+    async def send() -> None:
+        for chunk in chunks:
+            writer.write(chunk)
+            await writer.drain()
+            if pause:
+                await asyncio.sleep(pause)
+
+    sending = asyncio.create_task(send())
     try:
-
-        async def send() -> None:
-            for chunk in chunks:
-                writer.write(chunk)
-                await writer.drain()
-                if pause:
-                    await asyncio.sleep(pause)
-
-        sending = asyncio.create_task(send())
-        received = await reader.read()
+        return await reader.read()
+    except ConnectionError:
+        return b""
+    finally:
         sending.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await sending
-    except ConnectionError:
-        pass
-    finally:
         writer.close()
-    return received
 
 
 def status_line(response: bytes) -> str:
