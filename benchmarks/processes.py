@@ -254,7 +254,10 @@ async def wait_open(port: int, protocol: str, count: int) -> None:
 
 
 def gateway_env(port: int, url: str, gateway_id: str) -> dict[str, str]:
-    """The environment of a ``python -m gateway`` on loopback ``port`` with Redis at ``url``."""
+    """The environment of a ``python -m gateway`` on loopback ``port`` with Redis at ``url``.
+
+    Every load generator connects from loopback: one address may open as many connections,
+    as fast, as the whole gateway allows."""
     return dict(
         os.environ,
         WSLAB_HOST="127.0.0.1",
@@ -262,4 +265,7 @@ def gateway_env(port: int, url: str, gateway_id: str) -> dict[str, str]:
         REDIS_URL=url,
         WSLAB_GATEWAY_ID=gateway_id,
         WSLAB_LOG_LEVEL="WARNING",
+        WSLAB_MAX_CONNECTIONS_PER_ADDRESS="1000000",
+        WSLAB_HANDSHAKE_RATE="1000000",
+        WSLAB_HANDSHAKE_BURST="1000000",
     )

@@ -34,6 +34,10 @@ def main() -> None:
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
         timeout_keep_alive=settings.keepalive_timeout,
+        # The client's address, for the per-address limits and the logs: X-Forwarded-For
+        # only from a trusted proxy (uvicorn would trust 127.0.0.1's by default).
+        proxy_headers=bool(settings.proxies),
+        forwarded_allow_ips=settings.proxies or None,
         log_level=level,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,12 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.routing import WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus import cancel_and_wait, redis_client
 from wsdraft import Limits
 
+from .addresses import AddressLimits
 from .connection import OUTBOX, RECEIVED_AT, SETTINGS, Connection, ConnectionSettings
 from .docs import serve_docs_offline
 from .hub import Hub
@@ -158,7 +159,37 @@ def create_app(settings: Settings) -> FastAPI:
     for path, service in settings.route_table.items():
         relay = Relay(service, max_sizes[path], authentication)
         app.router.routes.append(WebSocketRoute(path, relay, name=service))
+    app.add_middleware(PerAddress, limits=settings.address_limits)
     return app
+
+
+class PerAddress:
+    """ASGI middleware: each WebSocket connection counts against its client address's
+    limits (:class:`gateway.addresses.AddressLimits`) while it lasts; one over them is
+    refused with ``429`` and the reason. The address is the scope's client, which
+    uvicorn takes from ``X-Forwarded-For`` only for a trusted proxy."""
+
+    def __init__(
+        self, app: ASGIApp, limits: AddressLimits, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.app = app
+        self.limits = limits
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        refusal = self.limits.admit(address, self.clock())
+        if refusal is not None:
+            await receive()  # websocket.connect
+            await deny(send, 429, refusal, [(b"retry-after", b"1")])
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.limits.release(address)
 
 
 class Relay:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bus.settings import LOG_LEVELS, setting
 
+from .addresses import AddressLimits, parse_networks
 from .origins import DEVELOPMENT, OriginPolicy
 from .tokens import AUTH_MODES, Authentication, TokenVerifier
 
@@ -19,8 +20,9 @@ class Settings:
     """Everything the gateway can be told; ``load_settings(Settings)`` reads it.
 
     Each field is set by its environment variable (``python -m gateway --help`` lists
-    them) or by the matching option; :attr:`route_table` and :attr:`origin_policy` are
-    the parsed forms of ``routes`` and ``origins``.
+    them) or by the matching option; :attr:`route_table`, :attr:`origin_policy` and
+    :attr:`proxies` are the parsed forms of ``routes``, ``origins`` and
+    ``trusted_proxies``.
 
     Raises:
         ValueError: a setting is invalid; the message names its variable.
@@ -68,6 +70,25 @@ class Settings:
         "WSLAB_MAX_CONNECTIONS",
         10_000,
         "open connections, HTTP and WebSocket, beyond which a new one gets 503",
+    )
+    max_connections_per_address: int = setting(
+        "WSLAB_MAX_CONNECTIONS_PER_ADDRESS",
+        1000,
+        "WebSocket connections one client address may hold open; beyond: 429",
+    )
+    handshake_rate: float = setting(
+        "WSLAB_HANDSHAKE_RATE",
+        100.0,
+        "WebSocket handshakes a second one client address may make on average; beyond: 429",
+    )
+    handshake_burst: int = setting(
+        "WSLAB_HANDSHAKE_BURST", 1000, "WebSocket handshakes one client address may make at once"
+    )
+    trusted_proxies: str = setting(
+        "WSLAB_TRUSTED_PROXIES",
+        "",
+        "comma-separated addresses or networks of proxies whose X-Forwarded-For names the"
+        " client; * is any, empty is none",
     )
     max_header_size: int = setting(
         "WSLAB_MAX_HEADER_SIZE", 16 * 1024, "largest request head, bytes; beyond: 431"
@@ -130,6 +151,10 @@ class Settings:
             OriginPolicy.of(self.origins.split(","))
         except ValueError as exc:
             raise ValueError(f"WSLAB_ORIGINS: {exc}") from None
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"WSLAB_TRUSTED_PROXIES: {exc}") from None
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, int | float) and value <= 0:
@@ -168,6 +193,20 @@ class Settings:
         if self.token_secret:
             verifier = TokenVerifier(self.token_secret, self.token_audience)
         return Authentication(verifier, required=self.auth == "token")
+
+    @property
+    def address_limits(self) -> AddressLimits:
+        """What one client address may open, from the per-address settings."""
+        return AddressLimits(
+            max_connections=self.max_connections_per_address,
+            handshake_rate=self.handshake_rate,
+            handshake_burst=self.handshake_burst,
+        )
+
+    @property
+    def proxies(self) -> list[str]:
+        """The trusted proxies, from ``trusted_proxies``: uvicorn's ``forwarded_allow_ips``."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def origin_policy(self) -> OriginPolicy:

@@ -5,16 +5,19 @@ Usage, from the repository root, against the compose stack::
     python scripts/attacks.py --gateway 127.0.0.1:4502 \\
         --gateway-container "$(docker compose ps -q gateway)"
     python scripts/attacks.py --gateway 127.0.0.1:4502 --gateway-container ... \\
-        --token-gateway 127.0.0.1:4503 --token-secret "$WSLAB_TOKEN_SECRET"
+        --token-gateway 127.0.0.1:4503 --token-secret "$WSLAB_TOKEN_SECRET" \\
+        --limits-gateway 127.0.0.1:4504
 
-Each attack is bounded in count and time and talks only to the gateways given and, through
-``docker``, to the compose project's own containers (``--project``, by default the gateway
-container's; without either the Redis rows are left out). They run concurrently; the
-slowest waits for the gateway's ping deadline (40 s by default). Printed: a Markdown table,
-one row per attack with what was seen and whether it was **refused** (an HTTP status, a
-close or an error with its reason) or cost a **bounded** amount; then the gateway's memory
-before and after (``--gateway-container``, the VmRSS of its Python process). Exits 1 if any
-attack was neither refused nor bounded.
+The token rows need a gateway in token mode (``--token-gateway``), the per-address rows one
+with low per-address limits that trusts this machine as a proxy (``--limits-gateway``); each
+set is left out without its gateway. Each attack is bounded in count and time and talks only
+to the gateways given and, through ``docker``, to the compose project's own containers
+(``--project``, by default the gateway container's; without either the Redis rows are left
+out). They run concurrently; the slowest waits for the gateway's ping deadline (40 s by
+default). Printed: a Markdown table, one row per attack with what was seen and whether it
+was **refused** (an HTTP status, a close or an error with its reason) or cost a **bounded**
+amount; then the gateway's memory before and after (``--gateway-container``, the VmRSS of
+its Python process). Exits 1 if any attack was neither refused nor bounded.
 """
 
 from __future__ import annotations
@@ -415,6 +418,48 @@ def token_attacks(gateway: tuple[str, int], secret: str) -> list[Attack]:
     ]
 
 
+def address_attacks(gateway: tuple[str, int]) -> list[Attack]:
+    """What one address may open, on a gateway that trusts the caller as a proxy
+    (``WSLAB_TRUSTED_PROXIES``): each attack names its own address in X-Forwarded-For."""
+    host, port = gateway
+    url = f"ws://{host}:{port}/stocks"
+    most = 2000  # Connections or handshakes tried before the limit is declared absent.
+
+    async def until_refused(forwarded_for: str, hold: bool) -> Outcome:
+        """Open connections as ``forwarded_for``, held open or closed at once, until one
+        is refused; what refused it, after how many."""
+        async with contextlib.AsyncExitStack() as held:
+            for opened in range(most):
+                headers = {"X-Forwarded-For": forwarded_for}
+                try:
+                    ws = await held.enter_async_context(
+                        ws_connect(url, additional_headers=headers, open_timeout=BOUND)
+                    )
+                except InvalidStatus as exc:
+                    body = (exc.response.body or b"").decode().strip()
+                    seen = f"`{exc.response.status_code}`: {body}, after {opened} accepted"
+                    return Outcome(seen, exc.response.status_code == 429)
+                if not hold:
+                    await ws.close()
+        return Outcome(f"{most} accepted", False)
+
+    async def held_open() -> Outcome:
+        return await until_refused("198.51.100.1", hold=True)
+
+    async def handshakes() -> Outcome:
+        return await until_refused("198.51.100.2", hold=False)
+
+    async def forged() -> Outcome:
+        # What the client wrote is on the left; the proxy appends the peer it saw.
+        return await until_refused("203.0.113.66, 198.51.100.3", hold=True)
+
+    return [
+        Attack("Connections held open from one address", held_open),
+        Attack("Handshakes from one address, one after another", handshakes),
+        Attack("A forged X-Forwarded-For entry, through a trusted proxy", forged),
+    ]
+
+
 def redis_attacks(project: str, gateway: tuple[str, int]) -> list[Attack]:
     def docker(*args: str) -> str:
         done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=BOUND)
@@ -524,6 +569,9 @@ async def run(args: argparse.Namespace) -> list[tuple[Attack, Outcome]]:
         project = compose_project(args.gateway_container)
     if project:
         attacks += redis_attacks(project, gateway)
+    if args.limits_gateway:
+        limits_host, _, limits_port = args.limits_gateway.rpartition(":")
+        attacks += address_attacks((limits_host, int(limits_port)))
     outcomes = await asyncio.gather(*(attempt(attack) for attack in attacks))
     return list(zip(attacks, outcomes, strict=True))
 
@@ -559,6 +607,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gateway", required=True, help="HOST:PORT of a gateway (anonymous)")
     parser.add_argument("--token-gateway", help="HOST:PORT of a gateway in token mode")
     parser.add_argument("--token-secret", default=os.environ.get("WSLAB_TOKEN_SECRET", ""))
+    parser.add_argument(
+        "--limits-gateway",
+        help="HOST:PORT of a gateway with low per-address limits that trusts this machine as"
+        " a proxy (WSLAB_TRUSTED_PROXIES)",
+    )
     parser.add_argument(
         "--project", help="the compose project, for the Redis attacks (default: the gateway's)"
     )

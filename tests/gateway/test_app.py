@@ -748,6 +748,29 @@ async def test_connections_beyond_the_maximum_get_503(redis_url: str) -> None:
         await first.close()
 
 
+async def test_an_address_over_its_handshake_rate_gets_429_with_the_reason_over_both_protocols(
+    redis_url: str,
+) -> None:
+    app = create_app(settings(redis_url, handshake_rate=0.001, handshake_burst=2))
+    async with run_server(app) as server:
+        before = handshakes("rejected", "429"), handshakes("rejected", "429", "rfc6455")
+        first = await connect(server, "/chat")
+        async with ws_connect(server.url("/chat"), open_timeout=HANG):
+            request = opening_request("/chat", f"{server.host}:{server.port}", os.urandom(8))
+            response = await http_exchange(server.host, server.port, request)
+            assert response.status == 429
+            assert response.headers["retry-after"] == "1"
+            reason = b"too many handshakes from 127.0.0.1 (at most 0.001 a second)\n"
+            assert response.body == reason
+            with pytest.raises(InvalidStatus) as excinfo:
+                await ws_connect(server.url("/chat"), open_timeout=HANG)
+            assert excinfo.value.response.status_code == 429
+        await first.recv_text()  # unavailable: no service
+        await first.close()
+        after = handshakes("rejected", "429"), handshakes("rejected", "429", "rfc6455")
+        assert after == (before[0] + 1, before[1] + 1)
+
+
 # Tokens (docs/SECURITY.md, "Tokens").
 
 SECRET = "a-secret-for-the-tests-of-thirty-two-bytes-or-more"

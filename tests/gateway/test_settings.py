@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bus.settings import load_settings
+from gateway.addresses import AddressLimits
 from gateway.origins import DEVELOPMENT, OriginPolicy
 from gateway.settings import Settings
 from tests.waiting import HANG
@@ -50,6 +51,23 @@ VARIABLES = {
     "WSLAB_MAX_CONNECTIONS": (
         "10000",
         "open connections, HTTP and WebSocket, beyond which a new one gets 503",
+    ),
+    "WSLAB_MAX_CONNECTIONS_PER_ADDRESS": (
+        "1000",
+        "WebSocket connections one client address may hold open; beyond: 429",
+    ),
+    "WSLAB_HANDSHAKE_RATE": (
+        "100.0",
+        "WebSocket handshakes a second one client address may make on average; beyond: 429",
+    ),
+    "WSLAB_HANDSHAKE_BURST": (
+        "1000",
+        "WebSocket handshakes one client address may make at once",
+    ),
+    "WSLAB_TRUSTED_PROXIES": (
+        "''",
+        "comma-separated addresses or networks of proxies whose X-Forwarded-For names the"
+        " client; * is any, empty is none",
     ),
     "WSLAB_MAX_HEADER_SIZE": ("16384", "largest request head, bytes; beyond: 431"),
     "WSLAB_REQUEST_TIMEOUT": (
@@ -108,6 +126,10 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         routes="/chat=chat:16384,/stocks=stocks:4096",
         origins=",".join(DEVELOPMENT),
         max_connections=10_000,
+        max_connections_per_address=1000,
+        handshake_rate=100.0,
+        handshake_burst=1000,
+        trusted_proxies="",
         max_header_size=16_384,
         request_timeout=10.0,
         ping_interval=20.0,
@@ -124,6 +146,7 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
     assert settings.route_table == {"/chat": "chat", "/stocks": "stocks"}
     assert settings.route_max_sizes == {"/chat": 16_384, "/stocks": 4096}
     assert settings.origin_policy == OriginPolicy(DEVELOPMENT)
+    assert settings.proxies == []
 
 
 def test_each_variable_sets_its_setting() -> None:
@@ -140,6 +163,10 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_ROUTES": "/talk=chat,/quotes=stocks",
         "WSLAB_ORIGINS": "http://a.example,https://b.example:8443",
         "WSLAB_MAX_CONNECTIONS": "5",
+        "WSLAB_MAX_CONNECTIONS_PER_ADDRESS": "3",
+        "WSLAB_HANDSHAKE_RATE": "2.5",
+        "WSLAB_HANDSHAKE_BURST": "4",
+        "WSLAB_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1",
         "WSLAB_MAX_HEADER_SIZE": "8192",
         "WSLAB_REQUEST_TIMEOUT": "2.5",
         "WSLAB_PING_INTERVAL": "30",
@@ -167,6 +194,10 @@ def test_each_variable_sets_its_setting() -> None:
         routes="/talk=chat,/quotes=stocks",
         origins="http://a.example,https://b.example:8443",
         max_connections=5,
+        max_connections_per_address=3,
+        handshake_rate=2.5,
+        handshake_burst=4,
+        trusted_proxies="10.0.0.0/8, 192.0.2.1",
         max_header_size=8192,
         request_timeout=2.5,
         ping_interval=30.0,
@@ -182,6 +213,13 @@ def test_each_variable_sets_its_setting() -> None:
     )
     assert settings.route_table == {"/talk": "chat", "/quotes": "stocks"}
     assert settings.origin_policy == OriginPolicy(("http://a.example", "https://b.example:8443"))
+    assert settings.proxies == ["10.0.0.0/8", "192.0.2.1"]
+    assert settings.address_limits == AddressLimits(3, 2.5, 4)
+
+
+def test_a_trusted_proxy_that_is_no_address_is_refused() -> None:
+    with pytest.raises(ValueError, match="WSLAB_TRUSTED_PROXIES: 'proxy' is not an address"):
+        Settings(trusted_proxies="10.0.0.1,proxy")
 
 
 def test_a_tls_key_without_its_certificate_is_refused() -> None:

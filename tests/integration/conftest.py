@@ -49,6 +49,13 @@ OFFLINE = {
 #: Quotes per second of the stack's stock service: enough for a client that stops reading
 #: to fall behind within seconds (tests/integration/test_quotes.py).
 STOCKS_TICK_RATE = "1000"
+#: The gateway's per-address limits, and what the test stack sets them to.
+ADDRESS_LIMITS = (
+    "WSLAB_MAX_CONNECTIONS_PER_ADDRESS",
+    "WSLAB_HANDSHAKE_RATE",
+    "WSLAB_HANDSHAKE_BURST",
+)
+ONE_ADDRESS_FOR_ALL = "100000"
 
 #: Where a gateway is: host and port.
 Address = tuple[str, int]
@@ -81,6 +88,9 @@ def compose_env(docker: docker_sdk.DockerClient) -> Iterator[dict[str, str]]:
         "COMPOSE_PROJECT_NAME": "wslab-test",
         "WSLAB_PORT": str(free_port()),
         "WSLAB_TICK_RATE": STOCKS_TICK_RATE,
+        # Every test client reaches the gateway from one address (the Docker bridge's), as
+        # if thousands of users shared it; scripts/attacks.py tries the limits themselves.
+        **dict.fromkeys(ADDRESS_LIMITS, ONE_ADDRESS_FOR_ALL),
     }
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
