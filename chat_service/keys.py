@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "GATEWAYS_KEY",
+    "NICKS_KEY",
     "ROOMS_KEY",
     "conn_nick_key",
     "conn_rooms_key",
@@ -11,12 +12,14 @@ __all__ = [
     "gateway_conns_key",
     "history_key",
     "members_key",
+    "reserved_key",
     "seq_key",
     "topic",
 ]
 
 ROOMS_KEY = "wslab:chat:rooms"
 GATEWAYS_KEY = "wslab:chat:gateways"
+NICKS_KEY = "wslab:chat:nicks"
 
 
 def topic(room: str) -> str:
@@ -37,6 +40,11 @@ def history_key(room: str) -> str:
 def members_key(room: str) -> str:
     """Return the hash of a room's members: ``wslab:chat:lobby:members``."""
     return f"wslab:chat:{room}:members"
+
+
+def reserved_key(nick: str) -> str:
+    """Return the key reserving a token holder's nickname: ``wslab:chat:nick:<nick>:reserved``."""
+    return f"wslab:chat:nick:{nick}:reserved"
 
 
 def conn_nick_key(conn: str) -> str:

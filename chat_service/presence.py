@@ -5,15 +5,19 @@ removed by the chat's sweeper, not by an expiry:
 
 - ``wslab:chat:<room>:members``: hash, nickname -> ``{"conn": ..., "gateway": ...}``;
 - ``wslab:chat:rooms``: set of the rooms with at least one member;
+- ``wslab:chat:nicks``: hash, nickname -> the connection holding it, from its first join
+  until it closes: a nickname is one connection's in every room;
+- ``wslab:chat:nick:<nick>:reserved``: set while a token holder's nickname is theirs alone:
+  from each of their joins, for the chat's room TTL (it expires);
 - ``wslab:chat:conn:<conn>:nick``: a connection's nickname, the same in all its rooms;
 - ``wslab:chat:conn:<conn>:rooms``: sorted set of its rooms, scored by when it joined them,
   so that its first room is the lowest;
 - ``wslab:chat:gateway:<gateway>:conns``: set of the connections of a gateway;
 - ``wslab:chat:gateways``: set of the gateways with connections.
 
-Room keys have one part after the room (room names have no ``:``), connection and gateway
-keys two, so the two never meet. Joining and leaving are Lua scripts, atomic however many
-chat services share the Redis: two connections cannot take the same nickname in a room.
+Room keys have one part after the room (room names have no ``:``), nickname, connection and
+gateway keys two, so they never meet. Joining and leaving are Lua scripts, atomic however
+many chat services share the Redis: two connections cannot take the same nickname.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from servicekit import Connection
 
 from .keys import (
     GATEWAYS_KEY,
+    NICKS_KEY,
     ROOMS_KEY,
     conn_nick_key,
     conn_rooms_key,
     gateway_conns_key,
     members_key,
+    reserved_key,
 )
 
 __all__ = [
@@ -44,22 +50,33 @@ __all__ = [
 ]
 
 
-JoinResult = Literal["ok", "already", "nick_taken", "too_many_rooms"]
+JoinResult = Literal["ok", "already", "nick_taken", "nick_reserved", "too_many_rooms"]
 
 JOIN = """
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[5], '1', 'EX', ARGV[7])
+elseif redis.call('EXISTS', KEYS[5]) == 1 then
+  return 'nick_reserved'
+end
 if redis.call('ZSCORE', KEYS[2], ARGV[3]) then return 'already' end
+local holder = redis.call('HGET', KEYS[4], ARGV[1])
+if holder and holder ~= ARGV[6] then return 'nick_taken' end
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current ~= ARGV[2] then return 'nick_taken' end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'too_many_rooms' end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[3])
 return 'ok'
 """
-"""Adds a connection to a room, unless its nickname is taken there.
+"""Adds a connection to a room, unless its nickname is another connection's or reserved
+for a token holder. A token holder's join reserves the nickname (again) first.
 
-KEYS: the room's members, the connection's rooms, the set of rooms. ARGV: the nickname,
-the member's value, the room, the most rooms a connection may be in, the join's score.
+KEYS: the room's members, the connection's rooms, the set of rooms, the nicknames' holders,
+the nickname's reservation. ARGV: the nickname, the member's value, the room, the most
+rooms a connection may be in, the join's score, the connection, and for a token holder the
+seconds the reservation lasts (else empty).
 """
 
 LEAVE = """
@@ -76,6 +93,13 @@ return removed
 
 KEYS and ARGV as for :data:`JOIN`, without the last two ARGV.
 """
+
+RELEASE = """
+local nick = redis.call('GET', KEYS[2])
+if nick and redis.call('HGET', KEYS[1], nick) == ARGV[1] then redis.call('HDEL', KEYS[1], nick) end
+"""
+"""Gives up the nickname a connection holds. KEYS: the nicknames' holders, the connection's
+nickname. ARGV: the connection."""
 
 DROP_GATEWAY = """
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('SREM', KEYS[1], ARGV[1]) end
@@ -116,6 +140,7 @@ class Presence:
         self.redis = client
         self._join: AsyncScript = client.register_script(JOIN)
         self._leave: AsyncScript = client.register_script(LEAVE)
+        self._release: AsyncScript = client.register_script(RELEASE)
         self._drop_gateway: AsyncScript = client.register_script(DROP_GATEWAY)
 
     async def register(self, conn: Connection, nick: str) -> None:
@@ -131,16 +156,36 @@ class Presence:
         data: bytes | str | None = await self.redis.get(conn_nick_key(conn))
         return None if data is None else _text(data)
 
-    async def join(self, conn: Connection, nick: str, room: str, max_rooms: int) -> JoinResult:
+    async def join(
+        self,
+        conn: Connection,
+        nick: str,
+        room: str,
+        max_rooms: int,
+        *,
+        reserve_for: int | None = None,
+    ) -> JoinResult:
         """Add ``conn`` to ``room`` as ``nick``, unless it is already there, another
-        connection has that nickname there, or it is in ``max_rooms`` rooms already."""
+        connection holds that nickname, it is reserved for a token holder, or ``conn`` is
+        in ``max_rooms`` rooms already.
+
+        Args:
+            reserve_for: ``conn`` holds a token for ``nick``: reserve the nickname for
+                this many seconds, whatever else comes of the join.
+        """
         value = Member(conn.id, conn.gateway).encode()
         result: bytes = await self._join(
-            keys=[members_key(room), conn_rooms_key(conn.id), ROOMS_KEY],
-            args=[nick, value, room, max_rooms, time.time()],
+            keys=[
+                members_key(room),
+                conn_rooms_key(conn.id),
+                ROOMS_KEY,
+                NICKS_KEY,
+                reserved_key(nick),
+            ],
+            args=[nick, value, room, max_rooms, time.time(), conn.id, reserve_for or ""],
         )
         outcome = _text(result)
-        assert outcome in ("ok", "already", "nick_taken", "too_many_rooms"), outcome
+        assert outcome in ("ok", "already", "nick_taken", "nick_reserved", "too_many_rooms")
         return outcome  # type: ignore[return-value]
 
     async def leave(self, conn: Connection, nick: str, room: str) -> bool:
@@ -181,7 +226,8 @@ class Presence:
         return list(zip(names, counts, strict=True))
 
     async def forget(self, conn: Connection) -> None:
-        """Forget a connection that is in no room any more."""
+        """Forget a connection that is in no room any more, and free its nickname."""
+        await self._release(keys=[NICKS_KEY, conn_nick_key(conn.id)], args=[conn.id])
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(conn_nick_key(conn.id), conn_rooms_key(conn.id))
             pipe.srem(gateway_conns_key(conn.gateway), conn.id)

@@ -297,8 +297,8 @@ class ChatHandlers(Handlers):
         """Welcome the client and join it to the room of its query (``lobby`` by default).
 
         A ``room`` that is not a valid name gets a ``bad_request`` error and the client
-        joins ``lobby``; a nickname taken in the room gets ``nick_taken`` and the client is
-        in no room.
+        joins ``lobby``; a nickname another connection holds (or reserved for a token holder)
+        gets ``nick_taken`` and the client is in no room.
         """
         nick = self._nick(ctx)
         await self.presence(ctx.redis).register(ctx.conn, nick)
@@ -442,17 +442,22 @@ class ChatHandlers(Handlers):
         for the history (docs/MESSAGES.md). Events in both are deduplicated by ``seq``.
 
         Raises:
-            ClientError: ``forbidden``, ``nick_taken``, ``too_many_rooms``, or already in
-                the room.
+            ClientError: ``forbidden``, ``nick_taken`` (another live connection holds the
+                nickname, in any room, or it is reserved for a token holder: each join of
+                theirs reserves it for ``room_ttl``), ``too_many_rooms``, or already in the
+                room.
         """
         if not may_enter(room, ctx.envelope.rooms):
             raise ClientError(f"your token does not let you into {room!r}", code=FORBIDDEN)
         presence = self.presence(ctx.redis)
-        match await presence.join(ctx.conn, nick, room, self.max_rooms):
+        reserve_for = self.room_ttl if ctx.envelope.user else None
+        match await presence.join(ctx.conn, nick, room, self.max_rooms, reserve_for=reserve_for):
             case "already":
                 raise ClientError(f"you are already in {room!r}")
             case "nick_taken":
-                raise ClientError(f"someone else is called {nick!r} in {room!r}", code="nick_taken")
+                raise ClientError(f"someone else is called {nick!r}", code="nick_taken")
+            case "nick_reserved":
+                raise ClientError(f"{nick!r} is reserved for its token's holder", code="nick_taken")
             case "too_many_rooms":
                 raise ClientError(
                     f"you are in {self.max_rooms} rooms already; leave one first",
@@ -518,12 +523,15 @@ class ChatHandlers(Handlers):
         ``envelope`` is its ``close``, unless the sweeper found it gone.
         """
         presence = self.presence(client)
-        nick = await presence.nick(conn.id)
-        if nick is not None:
+        leaves: list[tuple[str, str]] = []  # (room, nick)
+        if (nick := await presence.nick(conn.id)) is not None:
             for room in await presence.rooms_of(conn.id):
                 if await presence.leave(conn, nick, room):
-                    await self._publish(client, "leave", room, nick, envelope=envelope)
+                    leaves.append((room, nick))
+        # The nickname is free before anyone hears the leaves: one who heard may take it.
         await presence.forget(conn)
+        for room, nick in leaves:
+            await self._publish(client, "leave", room, nick, envelope=envelope)
 
     async def _publish(
         self,

@@ -186,30 +186,58 @@ async def test_a_nick_taken_on_connecting_gets_welcome_and_an_error_and_no_room(
         "nick": "alice",
         "room": "lobby",
     }
-    assert await gateway.reply("gw-test.2") == error(
-        "nick_taken", "someone else is called 'alice' in 'lobby'"
-    )
+    assert await gateway.reply("gw-test.2") == error("nick_taken", "someone else is called 'alice'")
     assert await rooms(gateway, "gw-test.2") == [{"room": "lobby", "members": 1}]
     await gateway.message("gw-test.2", "hello?")
     assert await gateway.reply("gw-test.2") == error(
         "not_member", "you are in no room; join one first"
     )
-    # It may still join a room where nobody has its nickname.
-    assert await join_room(gateway, "gw-test.2", "alice", "dev") == ["alice"]
 
 
 @pytest.mark.usefixtures("chat")
-async def test_a_nick_taken_in_a_room_refuses_the_join(gateway: FakeGateway) -> None:
+async def test_a_nick_is_one_connection_s_in_every_room_until_it_closes(
+    gateway: FakeGateway,
+) -> None:
     await connect(gateway, "gw-test.1", "alice", room="dev")
-    await connect(gateway, "gw-test.2", "alice")  # Another alice, in the lobby.
-    await send(gateway, "gw-test.2", type="join", room="dev")
-    assert await gateway.reply("gw-test.2") == error(
-        "nick_taken", "someone else is called 'alice' in 'dev'"
-    )
-    assert await rooms(gateway, "gw-test.2") == [
-        {"room": "dev", "members": 1},
-        {"room": "lobby", "members": 1},
-    ]
+    await gateway.open("gw-test.2", query="nick=alice&room=ops", path="/chat")
+    assert (await gateway.reply("gw-test.2"))["type"] == "welcome"
+    taken = error("nick_taken", "someone else is called 'alice'")
+    assert await gateway.reply("gw-test.2") == taken  # Another room: the same alice.
+    await send(gateway, "gw-test.2", type="join", room="lobby")
+    assert await gateway.reply("gw-test.2") == taken
+    await send(gateway, "gw-test.1", type="leave", room="dev")
+    assert (await gateway.published("chat.dev"))["type"] == "leave"
+    assert await gateway.next() == bus.Unsubscribe(conn="gw-test.1", topic="chat.dev")
+    await send(gateway, "gw-test.2", type="join", room="lobby")
+    assert await gateway.reply("gw-test.2") == taken  # Held while its connection lives.
+    await gateway.close("gw-test.1")
+
+    async def freed() -> bool:
+        return await gateway.redis.hget("wslab:chat:nicks", "alice") is None
+
+    await until(freed, "alice's nickname to be free")
+    assert await join_room(gateway, "gw-test.2", "alice", "lobby") == ["alice"]
+
+
+@pytest.mark.usefixtures("chat")
+async def test_a_token_holder_s_nick_is_reserved_against_anonymous_connections(
+    gateway: FakeGateway,
+) -> None:
+    await gateway.open("gw-test.1", path="/chat", user="carol")
+    assert (await gateway.reply("gw-test.1"))["nick"] == "carol"
+    await joined(gateway, "gw-test.1", "carol", "lobby")
+    await gateway.close("gw-test.1")
+    assert (await gateway.published("chat.lobby"))["type"] == "leave"
+    await gateway.open("gw-test.2", query="nick=carol", path="/chat")
+    assert (await gateway.reply("gw-test.2"))["type"] == "welcome"
+    reserved = error("nick_taken", "'carol' is reserved for its token's holder")
+    assert await gateway.reply("gw-test.2") == reserved
+    ttl = await gateway.redis.ttl("wslab:chat:nick:carol:reserved")
+    assert 0 < ttl <= ChatSettings().room_ttl
+    # The holder, back, gets it whatever the anonymous connection asked for.
+    await gateway.open("gw-test.3", path="/chat", user="carol")
+    assert (await gateway.reply("gw-test.3"))["nick"] == "carol"
+    assert await joined(gateway, "gw-test.3", "carol", "lobby") == ["carol"]
 
 
 @pytest.mark.usefixtures("chat")
@@ -258,6 +286,8 @@ async def test_closing_leaves_every_room_the_connection_is_in(gateway: FakeGatew
         {"type": "leave", "room": "lobby", "nick": "alice", "seq": 3},
         {"type": "leave", "room": "dev", "nick": "alice", "seq": 2},
     ]
+    # Free by the time anyone hears a leave: whoever heard it may take the nickname.
+    assert await gateway.redis.hget("wslab:chat:nicks", "alice") is None
     await eventually_members(gateway, "dev", [])
     assert await rooms(gateway, "gw-test.2") == [{"room": "lobby", "members": 1}]
 

@@ -181,7 +181,7 @@ class FakeGateway:
         send(writer, {"type": "welcome", "nick": nick, "room": room})
         if self.ghosts.get(nick, 0) > 0:
             self.ghosts[nick] -= 1
-            taken = f"someone else is called {nick!r} in {room!r}"
+            taken = f"someone else is called {nick!r}"
             send(writer, {"type": "error", "code": "nick_taken", "message": taken})
             async for _ in self.messages(reader, writer):
                 pass

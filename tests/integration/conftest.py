@@ -194,6 +194,21 @@ def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str)
     return output.decode()  # type: ignore[no-any-return]
 
 
+@pytest.fixture(autouse=True)
+def nicknames_freed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test of the stack, wait until the chat has freed every nickname: one is a
+    live connection's in every room (docs/MESSAGES.md), and the next test may ask for the
+    same one before the chat has handled the last test's closes."""
+    yield
+    if "stack" in request.fixturenames:
+        stack, docker = request.getfixturevalue("stack"), request.getfixturevalue("docker")
+
+        def freed() -> bool:
+            return redis_cli(stack, docker, "HLEN", "wslab:chat:nicks").strip() == "0"
+
+        until_sync(freed, "the chat to free every nickname", interval=0.2)
+
+
 def containers(
     stack: DockerCompose, docker: docker_sdk.DockerClient, service: str
 ) -> list[Container]:

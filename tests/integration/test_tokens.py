@@ -73,7 +73,7 @@ async def test_wslab_connect_with_token_chats_as_the_token_s_user(
     line = json.dumps({"type": "say", "text": "hello with a token"}) + "\n"
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "client", "connect", url(token_gateway, "room=cli-tokens")],
-        *["--token", token("carol"), "--no-proxy", "--wait", str(HANG)],
+        *["--token", token("cleo"), "--no-proxy", "--wait", str(HANG)],
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -93,22 +93,40 @@ async def test_wslab_connect_with_token_chats_as_the_token_s_user(
     await within(said(), "wslab connect to print the line it said")
     process.kill()
     await process.communicate()
-    assert printed[0] == {"type": "welcome", "nick": "carol", "room": "cli-tokens"}
-    assert [event["nick"] for event in printed if event.get("type") == "message"] == ["carol"]
+    assert printed[0] == {"type": "welcome", "nick": "cleo", "room": "cli-tokens"}
+    assert [event["nick"] for event in printed if event.get("type") == "message"] == ["cleo"]
 
 
 async def test_nobody_can_speak_as_a_token_holder(token_gateway: Address) -> None:
     room = "impostors"
-    alice_url = url(token_gateway, f"room={room}")
-    async with connect(alice_url, proxy=None, headers=bearer(token("alice"))) as alice:
-        assert (await next_event(alice, "welcome"))["nick"] == "alice"
-        # Mallory's own token, asking for alice's nickname: the token decides.
-        mallory_url = url(token_gateway, f"nick=alice&room={room}")
+    ada_url = url(token_gateway, f"room={room}")
+    async with connect(ada_url, proxy=None, headers=bearer(token("ada"))) as ada:
+        assert (await next_event(ada, "welcome"))["nick"] == "ada"
+        # Mallory's own token, asking for ada's nickname: the token decides.
+        mallory_url = url(token_gateway, f"nick=ada&room={room}")
         async with connect(mallory_url, proxy=None, headers=bearer(token("mallory"))) as mallory:
             assert (await next_event(mallory, "welcome"))["nick"] == "mallory"
-            await mallory.send(json.dumps({"type": "say", "text": "I am alice"}))
-            heard = await next_event(alice, "message", text="I am alice")
+            await mallory.send(json.dumps({"type": "say", "text": "I am ada"}))
+            heard = await next_event(ada, "message", text="I am ada")
     assert heard["nick"] == "mallory"
+
+
+async def test_an_anonymous_client_cannot_take_a_token_holder_s_nickname(
+    gateway: Address, token_gateway: Address
+) -> None:
+    async with connect(
+        url(token_gateway, "room=reserved"), proxy=None, headers=bearer(token("tom"))
+    ) as tom:
+        await next_event(tom, "members")
+    # The anonymous gateway, the same chat: in any room, with tom gone or not.
+    async with connect(url(gateway, "nick=tom&room=elsewhere"), proxy=None) as anonymous:
+        assert (await next_event(anonymous, "welcome"))["nick"] == "tom"
+        refused = await next_event(anonymous, "error")
+    assert refused == {
+        "type": "error",
+        "code": "nick_taken",
+        "message": "'tom' is reserved for its token's holder",
+    }
 
 
 async def test_a_room_the_token_does_not_allow_is_refused_with_no_history(
@@ -116,11 +134,11 @@ async def test_a_room_the_token_does_not_allow_is_refused_with_no_history(
 ) -> None:
     secret = "the vault code is 1234"
     async with connect(
-        url(token_gateway, "room=vault"), proxy=None, headers=bearer(token("bob"))
-    ) as bob:
-        await next_event(bob, "members")
-        await bob.send(json.dumps({"type": "say", "text": secret}))
-        await next_event(bob, "message", text=secret)
+        url(token_gateway, "room=vault"), proxy=None, headers=bearer(token("bea"))
+    ) as bea:
+        await next_event(bea, "members")
+        await bea.send(json.dumps({"type": "say", "text": secret}))
+        await next_event(bea, "message", text=secret)
     eve_token = token("eve", rooms=["team-*"])
     received: list[str] = []  # Everything eve gets, to look for the secret in.
     async with connect(
