@@ -117,6 +117,9 @@ class ConnectionSettings:
         overloaded: True when the gateway sheds load: new connections are answered 503.
         ping_interval: seconds a connection may be quiet before it is pinged.
         ping_timeout: seconds a ping may go unanswered before the connection is closed.
+        linger: seconds a connection refused on its HTTP side is still read (and what
+            comes dropped) before it is closed, so that the client gets the answer
+            (gateway.http).
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -131,6 +134,7 @@ class ConnectionSettings:
     overloaded: Callable[[], bool] = lambda: False
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    linger: float = 2.0
 
 
 class Connection(asyncio.Protocol):

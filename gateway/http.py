@@ -14,7 +14,12 @@ are held to the connection settings' :class:`wsdraft.Limits`:
 - **a WebSocket upgrade** is HTTP/1.1: ``505`` for another version (the draft and RFC 6455
   both say so; uvicorn would rewrite the head as HTTP/1.1).
 
-Each refusal closes the connection, with the reason as a one-line plain text body.
+Each refusal answers with the reason as a one-line plain text body and closes the
+connection as nginx's ``lingering_close`` does: the answer, then the end of the server's
+side, then what the client still sends is read and dropped for up to the connection
+settings' ``linger`` seconds.
+Closed at once with bytes unread, the socket would send a reset, and a client still
+sending (a head too large, a slow request) could lose the answer before reading it.
 """
 
 from __future__ import annotations
@@ -65,8 +70,10 @@ class HTTPProtocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.settings: ConnectionSettings = app_state.get(SETTINGS) or ConnectionSettings()
-        # The deadline of the request being received, while one is awaited.
+        # The deadline of the request being received, while one is awaited; once refused,
+        # the end of the lingering.
         self.request_timer: asyncio.TimerHandle | None = None
+        self.refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -84,6 +91,8 @@ class HTTPProtocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return  # Lingering: read and dropped.
         if self.conn.their_state in _BEFORE_HEAD:
             limit = self.settings.limits.max_header_size
             if head_size(self.conn.trailing_data[0] + data) > limit:
@@ -111,7 +120,9 @@ class HTTPProtocol(H11Protocol):
 
     def _follow(self) -> None:
         """Keep a deadline while a request is awaited or arriving, none otherwise (nor once
-        a WebSocket connection took the transport over)."""
+        a WebSocket connection took the transport over, nor once refused)."""
+        if self.refused:
+            return
         handed_over = self.transport.get_protocol() is not self
         if handed_over or self.transport.is_closing() or self.conn.their_state not in _RECEIVING:
             self._stop_timer()
@@ -141,4 +152,16 @@ class HTTPProtocol(H11Protocol):
             response = _ResponseBuilder().reject(status, reason + "\n")
             response.headers.update(headers)
             self.transport.write(response.serialize())
+            self._linger()
+
+    def _linger(self) -> None:
+        """End the server's side, drop what still comes, close after ``linger`` seconds
+        (or when the client closes: the transport then closes itself)."""
+        self._stop_timer()
+        self.refused = True
+        if not self.transport.can_write_eof():  # TLS: no half-close.
             self.transport.close()
+            return
+        self.transport.write_eof()
+        self.transport.resume_reading()  # h11 may have paused it, for a pipelined request.
+        self.request_timer = self.loop.call_later(self.settings.linger, self.transport.close)

@@ -5,6 +5,7 @@ every socket counted, WebSocket over HTTP/1.1 only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import pytest
@@ -69,6 +70,38 @@ async def test_a_head_over_the_limit_gets_431_however_it_arrives(seen: Seen, pie
     assert received.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
     assert received.endswith(b"\r\n\r\nthe request head is over 16384 bytes\n")
     assert sample("wslab_http_refusals_total", status="431") == before + 1
+
+
+async def test_a_client_still_sending_when_refused_reads_the_whole_answer(seen: Seen) -> None:
+    # Closed at once with bytes unread, the socket would send a reset, and the client would
+    # lose the 431 before reading it; the gateway ends its side and drops what comes.
+    async with run_server(make_app(seen)) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(get("/", f"X-Padding: {'x' * 20_000}")[:-4])  # no end: more is coming
+
+        async def keep_sending() -> None:
+            with contextlib.suppress(ConnectionError):
+                for _ in range(1000):
+                    writer.write(b"X-More: " + b"y" * 1000 + b"\r\n")
+                    await writer.drain()
+
+        sending = asyncio.create_task(keep_sending())
+        received = await within(reader.read(), "the server's answer, then EOF")
+        await within(sending, "the client to have sent everything")
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert received.endswith(b"\r\n\r\nthe request head is over 16384 bytes\n")
+
+
+async def test_a_refused_connection_is_closed_after_lingering(seen: Seen) -> None:
+    settings = ConnectionSettings(linger=0.1)
+    async with run_server(make_app(seen, settings)) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(get("/", f"X-Padding: {'x' * 20_000}"))
+        assert (await within(reader.read(), "the answer, then EOF")).startswith(b"HTTP/1.1 431")
+        # The client neither closes nor sends: the gateway closes at the end of the linger.
+        await until(lambda: not settings.live, "the refused socket to be closed")
+        writer.close()
 
 
 async def test_a_head_within_the_limit_is_served(seen: Seen) -> None:
