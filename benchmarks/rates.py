@@ -10,7 +10,7 @@ import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["P99_LIMIT", "Step", "Summary", "search", "summarize"]
+__all__ = ["P99_LIMIT", "Step", "Summary", "search", "share", "summarize"]
 
 #: The latency the delivered rate is reported under: "deliveries/s at p99 < 50 ms".
 P99_LIMIT = 0.050
@@ -113,13 +113,22 @@ class Summary:
         saturation: the offered rate of that step.
         peak: the highest delivered rate of any step.
         overload: for each overload step, its offered rate as a multiple of
-            ``saturation``, and its delivered rate as a share of ``peak``.
+            ``saturation``, and its delivered rate as a share of what it could deliver:
+            ``peak``, or less when less was offered. An overload step that delivered what
+            it was offered has not fallen, whatever the peak: the search's saturation was
+            below the real one (a p99 just over the limit in one step).
     """
 
     best: float
     saturation: float
     peak: float
     overload: list[tuple[float, float]]
+
+
+def share(step: Step, peak: float) -> float:
+    """What ``step`` delivered as a share of what it could: ``peak``, the most any step
+    delivered, or its offered rate if that was less."""
+    return step.delivered / min(step.offered, peak) if peak else 0.0
 
 
 def summarize(steps: Sequence[Step], limit: float = P99_LIMIT) -> Summary:
@@ -129,9 +138,5 @@ def summarize(steps: Sequence[Step], limit: float = P99_LIMIT) -> Summary:
     peak = max((step.delivered for step in steps), default=0.0)
     if top is None:
         return Summary(0.0, 0.0, peak, [])
-    overload = [
-        (step.offered / top.offered, step.delivered / peak if peak else 0.0)
-        for step in steps
-        if step.overload
-    ]
+    overload = [(step.offered / top.offered, share(step, peak)) for step in steps if step.overload]
     return Summary(top.delivered, top.offered, peak, overload)

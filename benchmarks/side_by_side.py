@@ -101,7 +101,7 @@ from processes import (
     raise_open_files,
     wait_open,
 )
-from rates import P99_LIMIT, Step, Summary, search, summarize
+from rates import P99_LIMIT, Step, Summary, search, share, summarize
 from redis.asyncio import Redis
 from report import markdown_table
 from stacks import OTHER_CORE, SERVER_CORE, Running, Server, running
@@ -571,14 +571,14 @@ def steps_table(run: Run) -> list[str]:
     for step in sorted(run.steps, key=lambda s: s.offered):
         p99 = "lost" if math.isinf(step.p99) else f"{step.p99 * 1e3:.1f}"
         mark = "overload" if step.overload else ("pass" if step.passed() else "fail")
-        share = f"{step.delivered / summary.peak:.2f}" if summary.peak else "-"
+        of_peak = f"{share(step, summary.peak):.2f}" if summary.peak else "-"
         times = f"{step.offered / summary.saturation:.2f}" if summary.saturation else "-"
         rows.append(
             [
                 f"{step.offered:,.0f}",
                 times,
                 f"{step.delivered:,.0f}",
-                share,
+                of_peak,
                 f"{step.p50 * 1e3:.1f}",
                 p99,
                 mark,
@@ -586,7 +586,7 @@ def steps_table(run: Run) -> list[str]:
                 " / ".join(f"{core:.0%}" for core in step.cores),
             ]
         )
-    columns = ["offered/s", "x saturation", "delivered/s", "of peak", "p50 ms", "p99 ms"]
+    columns = ["offered/s", "x saturation", "delivered/s", "of possible", "p50 ms", "p99 ms"]
     columns += ["step", "server CPU", "cores busy"]
     return markdown_table(columns, rows)
 
@@ -604,7 +604,7 @@ def overload_table(runs: Sequence[Run]) -> list[str]:
                 ", ".join(cells) or "-",
             ]
         )
-    columns = ["run", "at p99 < 50 ms", "peak delivered/s", "past saturation: share of peak"]
+    columns = ["run", "at p99 < 50 ms", "peak delivered/s", "past saturation: share of possible"]
     return markdown_table(columns, rows)
 
 
@@ -749,7 +749,10 @@ def print_report(
     if runs:
         print(f"\nDeliveries/s at p99 < {P99_LIMIT * 1e3:.0f} ms (ratio = wslab / conventional):\n")
         print("\n".join(throughput_table(runs)))
-        print("\nPast saturation (overload steps: delivered as a share of the peak):\n")
+        print(
+            "\nPast saturation (overload steps: delivered as a share of the peak, or of the"
+            " offered rate if lower):\n"
+        )
         print("\n".join(overload_table(runs)))
         for result in runs:
             print(

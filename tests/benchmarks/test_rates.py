@@ -46,6 +46,23 @@ def test_past_saturation_it_offers_one_and_a_half_and_twice_the_best_rate() -> N
     assert summary.overload == [(pytest.approx(1.5), 1.0), (pytest.approx(2.0), 1.0)]
 
 
+def test_past_saturation_a_step_is_measured_against_what_it_could_deliver() -> None:
+    # The search stopped at 72k on one noisy p99; 1.5 times that was still delivered whole,
+    # and only twice it reached the peak.
+    steps = [
+        Step(72_000, 72_000, 0.040),
+        Step(90_000, 90_000, 0.054),
+        Step(108_000, 108_000, 0.049, overload=True),
+        Step(144_000, 140_000, 0.049, overload=True),
+        Step(200_000, 112_000, 1.0, overload=True),
+    ]
+    assert summarize(steps).overload == [
+        (pytest.approx(1.5), 1.0),
+        (pytest.approx(2.0), 1.0),
+        (pytest.approx(200 / 72), 0.8),
+    ]
+
+
 def test_the_search_comes_down_when_the_first_rate_is_too_much() -> None:
     steps = drive(5_000)
     assert steps[0].offered == 20_000
