@@ -73,7 +73,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import multiprocessing
 import os
 import platform
@@ -102,8 +101,8 @@ from bus import (
     Envelope,
     StreamReader,
     Subscribe,
+    command_channel,
     encode_command,
-    gateway_channel,
     service_replicas,
     service_stream,
     topic_channel,
@@ -243,7 +242,7 @@ async def _feed(url: str, rate: float, symbols: int, stop: Event) -> None:
         max_batch=settings.max_batch,
     )
     async with Redis.from_url(url) as client:
-        task = asyncio.create_task(feed.run(Outbox(client, logging.getLogger("benchmark"))))
+        task = asyncio.create_task(feed.run(Outbox(client, "stocks")))
         await asyncio.to_thread(stop.wait)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -516,7 +515,9 @@ async def stocks_service(
             async with client.pipeline(transaction=False) as pipe:
                 for symbol in symbols:
                     command = Subscribe(conn=envelope.conn, topic=topic(symbol), conflate=conflate)
-                    pipe.publish(gateway_channel(envelope.gateway), encode_command(command))
+                    pipe.publish(
+                        command_channel(envelope.gateway, SERVICE), encode_command(command)
+                    )
                 await pipe.execute()
 
     reader = StreamReader(client, service_stream(SERVICE), serve)

@@ -155,8 +155,8 @@ from bus import (
     Envelope,
     StreamReader,
     Subscribe,
+    command_channel,
     encode_command,
-    gateway_channel,
     service_replicas,
     service_stream,
     topic_channel,
@@ -470,7 +470,8 @@ class StandIn:
         async with self.client.pipeline(transaction=False) as pipe:
             for envelope in self.measured:
                 command = Subscribe(conn=envelope.conn, topic=TOPIC, conflate=True)
-                pipe.publish(gateway_channel(envelope.gateway), encode_command(command))
+                channel = command_channel(envelope.gateway, self.service)
+                pipe.publish(channel, encode_command(command))
             await pipe.execute()
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import multiprocessing
 import os
 import platform
@@ -126,7 +125,7 @@ async def measure(
         return sum(q.seq for q in feed.latest.values())
 
     async with Redis.from_url(url) as client:
-        task = asyncio.create_task(feed.run(Outbox(client, logging.getLogger("benchmark"))))
+        task = asyncio.create_task(feed.run(Outbox(client, "stocks")))
         await asyncio.sleep(warmup)
         start = (time.perf_counter(), time.process_time(), published(), delivered.value)
         await asyncio.sleep(duration)

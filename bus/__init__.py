@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .channels import (
     QUOTES_KEY,
+    command_channel,
     gateway_alive_key,
     gateway_channel,
     service_key,
@@ -65,6 +66,7 @@ __all__ = [
     "Subscriber",
     "Unsubscribe",
     "cancel_and_wait",
+    "command_channel",
     "decode_command",
     "encode_command",
     "entries_after",

@@ -8,6 +8,7 @@ from __future__ import annotations
 __all__ = [
     "PREFIX",
     "QUOTES_KEY",
+    "command_channel",
     "gateway_alive_key",
     "gateway_channel",
     "service_key",
@@ -41,8 +42,18 @@ def service_replicas(service: str) -> str:
 
 
 def gateway_channel(gateway_id: str) -> str:
-    """Where services send commands to one gateway: ``wslab:gw:<id>``."""
+    """One gateway's own channel, where only it publishes (its readiness canary):
+    ``wslab:gw:<id>``."""
     return f"{PREFIX}:gw:{gateway_id}"
+
+
+def command_channel(gateway_id: str, service: str) -> str:
+    """Where ``service`` sends commands to one gateway: ``wslab:gw:<id>:<service>``.
+
+    One per service, so that Redis's ACL lets each publish only its own (bus.credentials)
+    and the gateway carries out a service's commands only for that service's connections.
+    """
+    return f"{gateway_channel(gateway_id)}:{service}"
 
 
 def topic_channel(topic: str) -> str:

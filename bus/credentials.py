@@ -65,17 +65,17 @@ ROLES: Mapping[str, Role] = {
         read_only=(f"{PREFIX}:stocks:quotes",),
         channels=(f"{PREFIX}:gw:*", f"{PREFIX}:topic:*"),
     ),
-    # Its own state and stream; gateways' alive keys to sweep; commands to gateways and
-    # the chat's topics.
+    # Its own state and stream; gateways' alive keys to sweep; its own commands to
+    # gateways (bus.command_channel) and the chat's topics.
     "chat": Role(
         keys=(f"{PREFIX}:chat:*", f"{PREFIX}:svc:chat:*"),
         read_only=(f"{PREFIX}:gw:*",),
-        channels=(f"{PREFIX}:gw:*", f"{PREFIX}:topic:chat.*"),
+        channels=(f"{PREFIX}:gw:*:chat", f"{PREFIX}:topic:chat.*"),
     ),
     "stocks": Role(
         keys=(f"{PREFIX}:stocks:*", f"{PREFIX}:svc:stocks:*"),
         read_only=(f"{PREFIX}:gw:*",),
-        channels=(f"{PREFIX}:gw:*", f"{PREFIX}:topic:quotes.*"),
+        channels=(f"{PREFIX}:gw:*:stocks", f"{PREFIX}:topic:quotes.*"),
     ),
 }
 #: The operator's user, with every right: Redis's ``default`` user, given a password, so

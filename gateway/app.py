@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub = Hub(
             client,
             settings.gateway_id,
+            set(settings.route_table.values()),
             ready_timeout=settings.ready_timeout,
             max_backlog=settings.max_backlog,
         )

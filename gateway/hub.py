@@ -15,6 +15,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,6 +36,7 @@ from bus import (
     Subscriber,
     Unsubscribe,
     cancel_and_wait,
+    command_channel,
     decode_command,
     encode_command,
     gateway_alive_key,
@@ -85,6 +87,8 @@ class Hub:
     Args:
         client: the Redis client.
         gateway_id: this gateway's id on the bus.
+        services: the services whose commands it hears, each on its own channel
+            (:func:`bus.command_channel`) and each only for its own connections.
         ready_timeout: how long :meth:`ready` waits for its canary.
         alive_ttl: the expiry of :func:`bus.gateway_alive_key`, in seconds; it is set every third.
         max_waiting: envelopes that may wait to be published; past it, a client's message
@@ -101,6 +105,7 @@ class Hub:
         self,
         client: redis.Redis,
         gateway_id: str,
+        services: Collection[str],
         *,
         ready_timeout: float,
         alive_ttl: float = ALIVE_TTL,
@@ -111,6 +116,7 @@ class Hub:
         self.client = client
         self.gateway_id = gateway_id
         self.channel = gateway_channel(gateway_id)
+        self.command_channels = {command_channel(gateway_id, s): s for s in services}
         self.ready_timeout = ready_timeout
         self.alive_ttl = alive_ttl
         self.subscriber = Subscriber(client, self._on_bus_message)
@@ -137,9 +143,9 @@ class Hub:
         self._alive: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Subscribe to this gateway's command channel, start reading the bus and saying
-        that this gateway is alive."""
-        await self.subscriber.subscribe(self.channel)
+        """Subscribe to this gateway's own and command channels, start reading the bus and
+        saying that this gateway is alive."""
+        await self.subscriber.subscribe(self.channel, *self.command_channels)
         self._task = asyncio.create_task(self.subscriber.run())
         self._alive = asyncio.create_task(self._keep_alive(), name="gateway alive")
 
@@ -295,13 +301,14 @@ class Hub:
     # The bus.
 
     async def _on_bus_message(self, channel: str, data: bytes) -> None:
-        if channel == self.channel:
+        service = self.command_channels.get(channel)
+        if service is not None or channel == self.channel:
             try:
                 command = decode_command(data)
             except BusError as exc:
                 logger.warning("! dropped a malformed command: %s", exc)
                 return
-            await self._execute(command)
+            await self._execute(command, service)
             return
         try:
             data.decode()
@@ -346,15 +353,27 @@ class Hub:
             sent += link.outbox.send(message, channel)
         metrics.MESSAGES_OUT.inc(sent)
 
-    async def _execute(self, command: Send | Subscribe | Unsubscribe | Close | Canary) -> None:
+    async def _execute(
+        self, command: Send | Subscribe | Unsubscribe | Close | Canary, service: str | None
+    ) -> None:
+        """Carry out ``command`` from ``service``'s channel, or from this gateway's own
+        (None), where only a canary belongs."""
         if isinstance(command, Canary):
             waiter = self._canaries.get(command.token)
-            if waiter is not None and not waiter.done():
+            if service is None and waiter is not None and not waiter.done():
                 waiter.set_result(None)
             return
         link = self.links.get(command.conn)
         if link is None:
             return  # The connection is gone; nothing to do.
+        if link.service != service:
+            logger.warning(
+                "! dropped a command of %s for %s, a connection of %s",
+                service or "nobody",
+                link.id,
+                link.service,
+            )
+            return
         match command:
             case Send(payload=payload, binary=True):
                 try:

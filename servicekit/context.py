@@ -59,12 +59,15 @@ class Outbox:
 
     Args:
         client: the Redis client to publish with.
-        logger: where to log what is sent, at debug level.
+        service: the service's name: its commands go on its own channel of each gateway
+            (:func:`bus.command_channel`), and what is sent is logged at debug level to
+            ``wslab.<service>``.
     """
 
-    def __init__(self, client: Redis, logger: logging.Logger) -> None:
+    def __init__(self, client: Redis, service: str) -> None:
         self.redis = client
-        self.logger = logger
+        self.service = service
+        self.logger = logging.getLogger(f"wslab.{service}")
         self.publisher = bus.Publisher(client)
 
     async def aclose(self) -> None:
@@ -74,7 +77,8 @@ class Outbox:
     async def command(self, gateway: str, command: bus.Command) -> None:
         """Publish a command on a gateway's channel."""
         self.logger.debug("> %s %s", gateway, command)
-        await self.publisher.publish(bus.gateway_channel(gateway), bus.encode_command(command))
+        channel = bus.command_channel(gateway, self.service)
+        await self.publisher.publish(channel, bus.encode_command(command))
 
     async def send(self, conn: Connection, message: Message) -> None:
         """Send one message to a connection (``bus.Send``)."""
@@ -103,7 +107,7 @@ class Outbox:
 
     def batch(self) -> Batch:
         """Return an empty :class:`Batch`, to publish several commands and messages at once."""
-        return Batch(self.redis.pipeline(transaction=False), self.logger)
+        return Batch(self.redis.pipeline(transaction=False), self.service, self.logger)
 
 
 # Publishes ARGV's channel, message pairs in order.
@@ -127,6 +131,7 @@ class Batch:
 
     Args:
         pipeline: the Redis pipeline the script goes into, last.
+        service: the service whose commands they are.
         logger: where to log the commands, at debug level.
 
     Attributes:
@@ -134,8 +139,9 @@ class Batch:
             same round trip, before the batch's messages.
     """
 
-    def __init__(self, pipeline: Pipeline, logger: logging.Logger) -> None:
+    def __init__(self, pipeline: Pipeline, service: str, logger: logging.Logger) -> None:
         self.pipeline = pipeline
+        self.service = service
         self.logger = logger
         self._messages: list[str | bytes] = []  # channel, message, channel, message...
 
@@ -146,7 +152,7 @@ class Batch:
     def command(self, gateway: str, command: bus.Command) -> None:
         """Add a command for a gateway, as :meth:`Outbox.command` publishes it."""
         self.logger.debug("> %s %s", gateway, command)
-        self._messages += (bus.gateway_channel(gateway), bus.encode_command(command))
+        self._messages += (bus.command_channel(gateway, self.service), bus.encode_command(command))
 
     def publish(self, topic: str, message: Message) -> None:
         """Add a message for every connection subscribed to ``topic``.

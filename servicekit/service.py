@@ -110,7 +110,7 @@ class Service:
             name=f"wslab-{name}",
             max_connections=self.settings.redis_connections,
         )
-        self.outbox = Outbox(self.redis, self.logger)
+        self.outbox = Outbox(self.redis, name)
         self.inbox = bus.StreamReader(
             self.redis, bus.service_stream(name), self._receive, count=self.settings.batch
         )

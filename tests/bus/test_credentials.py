@@ -53,10 +53,11 @@ async def test_each_role_may_do_its_work(login: Login) -> None:
     assert await gateway.publish("wslab:gw:gw-1", "canary") == 0
     await chat.rpush("wslab:chat:lobby:history", "{}")
     assert await chat.publish("wslab:topic:chat.lobby", "{}") == 0
-    assert await chat.publish("wslab:gw:gw-1", "{}") == 0
+    assert await chat.publish(bus.command_channel("gw-1", "chat"), "{}") == 0
     assert await chat.exists("wslab:gw:gw-1:alive") == 1
     await stocks.hset("wslab:stocks:quotes", "MSFT", "{}")
     assert await stocks.publish("wslab:topic:quotes.MSFT", "{}") == 0
+    assert await stocks.publish(bus.command_channel("gw-1", "stocks"), "{}") == 0
     assert await stocks.eval("return redis.call('HLEN', KEYS[1])", 1, "wslab:stocks:quotes") == 1
 
 
@@ -64,6 +65,8 @@ async def test_each_role_may_do_its_work(login: Login) -> None:
     ("name", "attempt"),
     [
         ("stocks", lambda r: r.publish("wslab:topic:chat.lobby", "forged")),
+        ("stocks", lambda r: r.publish(bus.command_channel("gw-1", "chat"), "forged")),
+        ("chat", lambda r: r.publish(bus.gateway_channel("gw-1"), "forged")),
         ("stocks", lambda r: r.rpush("wslab:chat:lobby:history", "forged")),
         ("chat", lambda r: r.hset("wslab:stocks:quotes", "MSFT", "forged")),
         ("chat", lambda r: r.set("wslab:gw:gw-1:alive", 1)),
@@ -79,6 +82,8 @@ async def test_each_role_may_do_its_work(login: Login) -> None:
     ],
     ids=[
         "stocks publishes on a chat topic",
+        "stocks sends the chat's commands",
+        "chat publishes on a gateway's own channel",
         "stocks writes the chat's history",
         "chat writes the quotes",
         "chat forges a gateway's alive key",

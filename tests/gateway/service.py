@@ -17,9 +17,9 @@ import redis.asyncio as redis
 from bus import (
     Command,
     Envelope,
+    command_channel,
     encode_command,
     format_id,
-    gateway_channel,
     parse_id,
     service_replicas,
     service_stream,
@@ -33,6 +33,7 @@ class FakeService:
 
     def __init__(self, client: redis.Redis, name: str) -> None:
         self.client = client
+        self.name = name
         self.stream = service_stream(name)
         self.replicas = service_replicas(name)
         self.position = "0-0"
@@ -71,7 +72,8 @@ class FakeService:
 
     async def command(self, gateway: str, command: Command) -> None:
         """Publish a command to a gateway; it must be listening."""
-        assert await self.client.publish(gateway_channel(gateway), encode_command(command)) == 1
+        channel = command_channel(gateway, self.name)
+        assert await self.client.publish(channel, encode_command(command)) == 1
 
 
 async def wait_subscribers(client: redis.Redis, channel: str, count: int) -> None:

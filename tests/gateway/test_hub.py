@@ -25,6 +25,8 @@ from bus import (
     Send,
     Subscribe,
     Unsubscribe,
+    command_channel,
+    encode_command,
     gateway_channel,
     service_stream,
     topic_channel,
@@ -39,6 +41,8 @@ from tests.gateway.service import FakeService, wait_subscribers
 from tests.waiting import HANG, POLL, within
 
 GATEWAY = "gw-test"
+#: The services whose commands the hubs of these tests hear.
+SERVICES = ("chat", "stocks")
 FRAGMENT_SIZE = 64 * 1024
 #: A fake connection's messages, as the draft frames them with the gateway's fragment size.
 DRAFT = draft_framing(FRAGMENT_SIZE)
@@ -135,6 +139,7 @@ async def running_hub(
     hub = Hub(
         client,
         gateway_id,
+        SERVICES,
         ready_timeout=ready_timeout,
         alive_ttl=alive_ttl,
         max_waiting=max_waiting,
@@ -164,8 +169,8 @@ async def service(client: redis.Redis) -> AsyncIterator[FakeService]:
 
 
 async def command(client: redis.Redis, data: bytes) -> None:
-    """Publish raw bytes on the hub's command channel."""
-    assert await client.publish(gateway_channel(GATEWAY), data) == 1
+    """Publish raw bytes on the chat's command channel of the hub."""
+    assert await client.publish(command_channel(GATEWAY, "chat"), data) == 1
 
 
 # Envelopes: gateway -> service.
@@ -296,7 +301,7 @@ async def test_with_redis_unreachable_a_message_gets_a_bus_down_error(
     before = sample("wslab_undelivered_total", reason="bus_down")
     client = redis.Redis.from_url(unreachable_redis_url)
     try:
-        hub = Hub(client, GATEWAY, ready_timeout=HANG)
+        hub = Hub(client, GATEWAY, SERVICES, ready_timeout=HANG)
         connection = FakeConnection()
         link = await hub.open("chat", "/chat", "", connection.outbox)
         await hub.forward(link, "hello?", time.time())
@@ -422,6 +427,28 @@ async def test_malformed_commands_are_logged_and_dropped_without_stopping_the_hu
     ]
     assert dropped[:-1] == [f"! dropped a malformed command: {reason}" for _, reason in MALFORMED]
     assert dropped[-1].startswith("! dropped a malformed command: incomplete Send: ")
+
+
+async def test_a_service_s_commands_reach_only_its_own_connections(
+    hub: Hub, service: FakeService, client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection = FakeConnection()
+    link = await hub.open("chat", "/chat", "", connection.outbox)
+    with caplog.at_level(logging.WARNING, logger="wslab.gateway"):
+        async with FakeService(client, "stocks") as stocks:
+            for forged in (Send(conn=link.id, payload="forged"), Close(conn=link.id)):
+                await stocks.command(GATEWAY, forged)
+            # The gateway's own channel takes nothing but its canary.
+            own = encode_command(Send(conn=link.id, payload="forged too"))
+            assert await client.publish(gateway_channel(GATEWAY), own) == 1
+        await service.command(GATEWAY, Send(conn=link.id, payload="from the chat"))
+        assert await connection.next() == text("from the chat")
+    assert connection.written == [text("from the chat")]
+    assert connection.closed == []
+    dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert dropped == [f"! dropped a command of stocks for {link.id}, a connection of chat"] * 2 + [
+        f"! dropped a command of nobody for {link.id}, a connection of chat"
+    ]
 
 
 @pytest.mark.parametrize("payload", ["abc", "a!b?", "AP8Q\n"])
@@ -732,7 +759,7 @@ async def test_ready_is_false_when_the_subscriber_is_not_connected(
     unreachable_redis_url: str,
 ) -> None:
     client = redis.Redis.from_url(unreachable_redis_url)
-    hub = Hub(client, GATEWAY, ready_timeout=HANG)
+    hub = Hub(client, GATEWAY, SERVICES, ready_timeout=HANG)
     try:
         await hub.start()
         assert await hub.ready() is False
@@ -862,7 +889,7 @@ async def test_a_service_far_behind_gets_no_more_messages_and_its_clients_are_to
 
 
 async def test_a_hub_is_overloaded_from_half_its_waiting_envelopes(client: redis.Redis) -> None:
-    hub = Hub(client, GATEWAY, ready_timeout=HANG, max_waiting=4)
+    hub = Hub(client, GATEWAY, SERVICES, ready_timeout=HANG, max_waiting=4)
     waiting = [hub.publisher.publish("nobody", "x")]
     assert not hub.overloaded
     waiting.append(hub.publisher.publish("nobody", "x"))

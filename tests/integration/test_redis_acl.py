@@ -34,6 +34,7 @@ def test_redis_refuses_a_command_or_channel_outside_a_role_s_acl(
     login = ["redis-cli", "--no-auth-warning", "--user", "stocks", "--pass", password]
     attempts = {
         ("PUBLISH", "wslab:topic:chat.lobby", "forged"): "access one of the channels",
+        ("PUBLISH", "wslab:gw:any-gateway:chat", "forged"): "access one of the channels",
         ("RPUSH", "wslab:chat:lobby:history", "forged"): "access one of the keys",
         ("FLUSHALL",): "run the 'flushall' command",
         ("CONFIG", "SET", "maxmemory", "1"): "run the 'config|set' command",

@@ -47,7 +47,7 @@ class FakeGateway:
         self._together: Pipeline | None = None
 
     async def __aenter__(self) -> FakeGateway:
-        await self._listen(bus.gateway_channel(self.id))
+        await self._listen(bus.command_channel(self.id, self.service))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -107,7 +107,7 @@ class FakeGateway:
         """The next command to this gateway or message on a listened topic."""
         message = await within(self._next_message(), "a command or a topic message")
         channel = message["channel"].decode()
-        if channel == bus.gateway_channel(self.id):
+        if channel == bus.command_channel(self.id, self.service):
             return bus.decode_command(message["data"])
         topic = channel.removeprefix(bus.topic_channel(""))
         return Published(topic, json.loads(message["data"]))

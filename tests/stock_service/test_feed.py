@@ -70,7 +70,7 @@ def at(seconds: float, symbol: str, price: float) -> Timed:
 @contextlib.asynccontextmanager
 async def running(feed: Feed, redis_url: str) -> AsyncIterator[asyncio.Task[None]]:
     async with Redis.from_url(redis_url) as client:
-        task = asyncio.create_task(feed.run(Outbox(client, logging.getLogger("wslab.test"))))
+        task = asyncio.create_task(feed.run(Outbox(client, "stocks")))
         try:
             yield task
         finally:
@@ -200,14 +200,14 @@ async def test_without_redis_the_senders_get_the_error_and_the_feed_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     feed = Feed(Market(seed=1).timed(1000), STOCKS, interval=0.01, max_batch=100)
-    with caplog.at_level(logging.WARNING, logger="wslab.test"):
+    with caplog.at_level(logging.WARNING, logger="wslab.stocks"):
         async with running(feed, "redis://127.0.0.1:1/0") as task:
             for _ in range(2):
                 with pytest.raises(RedisConnectionError):
                     await feed.send("gw-test", [bus.Send(conn="gw-test.1", payload="hello")])
             assert not task.done()
             assert sum(quote.seq for quote in feed.latest.values()) > 0  # lost, not stuck
-    warnings = [r.getMessage() for r in caplog.records if r.name == "wslab.test"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "wslab.stocks"]
     assert len(warnings) == 1
     assert warnings[0].startswith("! cannot publish quotes: ")
 
@@ -215,7 +215,7 @@ async def test_without_redis_the_senders_get_the_error_and_the_feed_goes_on(
 async def test_a_feed_stopped_while_it_publishes_stops_at_once(redis_url: str) -> None:
     # Cancelling redis-py in the middle of a pipeline could stall it for its socket timeout.
     async with Redis.from_url(redis_url) as client:
-        outbox = Outbox(client, logging.getLogger("wslab.test"))
+        outbox = Outbox(client, "stocks")
         for delay in [0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05] * 3:
             feed = Feed(Market(seed=1).timed(20_000), STOCKS, interval=0.01, max_batch=10_000)
             task = asyncio.create_task(feed.run(outbox))
@@ -245,6 +245,6 @@ async def test_the_feed_stops_with_the_error_of_its_ticks(redis_url: str) -> Non
     async with Redis.from_url(redis_url) as client:
         with pytest.raises(ReplayError, match="unknown symbol"):
             await within(
-                feed.run(Outbox(client, logging.getLogger("wslab.test"))),
+                feed.run(Outbox(client, "stocks")),
                 "the feed to stop with the error of its ticks",
             )
