@@ -110,7 +110,10 @@ class Summary:
 
     Attributes:
         best: the highest delivered rate of a step that passed: deliveries/s at p99 < 50 ms.
-        saturation: the offered rate of that step.
+            An overload step counts too: one that passed measured that rate as well as any
+            (the search stopped below it on a step that failed by chance: a noisy p99).
+        saturation: the offered rate of the highest passing step of the search, which the
+            overload steps multiply.
         peak: the highest delivered rate of any step.
         overload: for each overload step, its offered rate as a multiple of
             ``saturation``, and its delivered rate as a share of what it could deliver:
@@ -133,10 +136,12 @@ def share(step: Step, peak: float) -> float:
 
 def summarize(steps: Sequence[Step], limit: float = P99_LIMIT) -> Summary:
     """The figures of ``steps``; zeros if none passed."""
-    passing = [step for step in steps if step.passed(limit) and not step.overload]
-    top = max(passing, key=lambda step: step.delivered, default=None)
+    passing = [step for step in steps if step.passed(limit)]
+    searched = [step for step in passing if not step.overload]
+    top = max(searched, key=lambda step: step.delivered, default=None)
     peak = max((step.delivered for step in steps), default=0.0)
     if top is None:
         return Summary(0.0, 0.0, peak, [])
+    best = max(step.delivered for step in passing)
     overload = [(step.offered / top.offered, share(step, peak)) for step in steps if step.overload]
-    return Summary(top.delivered, top.offered, peak, overload)
+    return Summary(best, top.offered, peak, overload)

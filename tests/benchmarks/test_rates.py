@@ -56,11 +56,14 @@ def test_past_saturation_a_step_is_measured_against_what_it_could_deliver() -> N
         Step(144_000, 140_000, 0.049, overload=True),
         Step(200_000, 112_000, 1.0, overload=True),
     ]
-    assert summarize(steps).overload == [
+    summary = summarize(steps)
+    assert summary.overload == [
         (pytest.approx(1.5), 1.0),
         (pytest.approx(2.0), 1.0),
         (pytest.approx(200 / 72), 0.8),
     ]
+    # The 2x step passed: 140k/s was delivered at p99 < 50 ms, whatever stopped the search.
+    assert (summary.best, summary.saturation) == (140_000, 72_000)
 
 
 def test_the_search_comes_down_when_the_first_rate_is_too_much() -> None:
