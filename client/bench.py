@@ -14,10 +14,10 @@ Two scenarios, over either protocol (the draft or RFC 6455; the caller opens soc
 Only what arrives after the warm-up counts. Latencies go into a :class:`Histogram` with 1%
 precision, as an HDR histogram keeps them, so that millions cost a few kilobytes.
 
-One process may not keep up with a gateway: :mod:`client.bench_command` runs several, each
-with a share of the connections (in one room for the chat, each member with a nick of its
-own), started together through a :class:`Sync`, and :func:`merge_reports` adds their
-reports up.
+One process may not keep up with a gateway: :mod:`client.cli.bench` runs several, each
+with a share of the run (:func:`split`: in one room for the chat, each member with a nick
+of its own), started together through a :class:`Sync`, and :func:`merge_reports` adds
+their reports up.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "merge_reports",
     "run_bench",
     "shares",
+    "split",
 ]
 
 Scenario = Literal["chat", "quotes"]
@@ -258,6 +259,23 @@ def latencies(histogram: Histogram) -> dict[str, float]:
 def shares(total: int, parts: int) -> list[int]:
     """``total`` split into ``parts`` whole shares as even as can be, larger ones first."""
     return [total // parts + (part < total % parts) for part in range(parts)]
+
+
+def split(options: BenchOptions, processes: int) -> list[BenchOptions]:
+    """Each process's share of a run: its connections, senders and rate, the first number
+    of its nicknames, and the room of all (a chat's lines go to every process's members)."""
+    room = options.room or secrets.token_hex(3)
+    connections = shares(options.connections, processes)
+    senders = shares(min(options.senders, options.connections), processes)
+    total = sum(senders)
+    parts = []
+    first = 0
+    for count, said in zip(connections, senders, strict=True):
+        rate = options.rate * said / total if total else 0.0
+        part = replace(options, connections=count, senders=said, rate=rate, room=room, first=first)
+        parts.append(part)
+        first += count
+    return parts
 
 
 def merge_reports(

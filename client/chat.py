@@ -3,7 +3,7 @@
 :class:`ChatState` is what the command knows about the conversation: the nick, the rooms it
 joined (the last one is where typed lines are said), and the last ``seq`` seen in each room,
 so that it can resume after a dropped connection and print every event once
-(docs/MESSAGES.md, "History"). The runner, :mod:`client.chat_command`, does the I/O.
+(docs/MESSAGES.md, "History"). The runner, :mod:`client.cli.chat`, does the I/O.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :class:`Board` keeps the latest quote of each symbol from the ``snapshot`` and ``quote``
 messages of the stock service, with how its price moved since the quote before;
 :func:`format_line` shows one quote as a line for a pipe, :func:`render_table` the whole
-board for a terminal. The runner, :mod:`client.quotes_command`, does the I/O.
+board for a terminal. The runner, :mod:`client.cli.quotes`, does the I/O.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from client import connect
-from client.token_command import mint
+from client.tokens import mint
 from wsdraft import HandshakeRejected
 
 #: The longest any one attack may take; only a hang reaches it.

@@ -10,8 +10,15 @@ import time
 
 import pytest
 
-from client.bench import BenchOptions, Histogram, Report, merge_reports, run_bench, shares
-from client.bench_command import split
+from client.bench import (
+    BenchOptions,
+    Histogram,
+    Report,
+    merge_reports,
+    run_bench,
+    shares,
+    split,
+)
 from tests.waiting import within
 
 

@@ -1,6 +1,6 @@
 """Tests of client.replay_copies: renaming a session for a copy, playing copies at once
-against connections in memory, and summarising how they went. tests/client/
-test_replay_command.py runs ``wslab replay --copies`` against the fake gateway."""
+against connections in memory, and summarising how they went. tests/client/cli/
+test_replay.py runs ``wslab replay --copies`` against the fake gateway."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from client import connect
-from client.token_command import mint
+from client.tokens import mint
 from tests.integration.conftest import (
     ROOT,
     TOKEN_SECRET,

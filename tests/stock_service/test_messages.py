@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from client.quotes import Quote as ClientQuote
+from gateway.quotes import Quote as GatewayQuote
 from servicekit import ClientError
 from stock_service import Quote, Stock
 from stock_service.messages import (
@@ -113,6 +115,17 @@ def test_quote_and_snapshot_are_as_documented() -> None:
     ]
     assert snapshot([q]) == {"type": "snapshot", "quotes": [q.fields()]}
     assert list(q.fields()) == ["symbol", "price", "change", "change_pct", "seq", "ts"]
+
+
+def test_a_quote_message_is_what_the_gateway_s_api_and_the_client_read() -> None:
+    # Three packages write down a quote's shape. The gateway's is a pydantic model that
+    # documents `GET /api/quotes`, and the stock service's image has no pydantic to share it
+    # through bus/; the client's image holds neither package. This test keeps them one.
+    message = quote(Quote.of(MSFT, 28.03456, 17, 1.25))
+    assert GatewayQuote.model_validate(message).model_dump() == message
+    assert ClientQuote.parse(message) == ClientQuote(
+        symbol="MSFT", price=28.03, change=0.12, change_pct=0.45, seq=17
+    )
 
 
 def test_symbols_and_subscribed_are_as_documented() -> None:

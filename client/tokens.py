@@ -1,6 +1,6 @@
-"""``wslab token``: mint a development token for a gateway in token mode
-(docs/SECURITY.md, "Tokens"): signed with the gateway's secret (HS256), for its audience,
-naming the user and, optionally, the rooms they may enter."""
+"""Development tokens for a gateway in token mode (docs/SECURITY.md, "Tokens"): signed with
+the gateway's secret (HS256), for its audience, naming the user and, optionally, the rooms
+they may enter. ``wslab token`` prints one; tests and scripts/attacks.py mint their own."""
 
 from __future__ import annotations
 

@@ -11,9 +11,8 @@ import threading
 
 import pytest
 
-from client import services
-from client.cli import Environment, ExitStatus, main
-from tests.client.test_cli import Result, wslab
+from client.cli import Environment, ExitStatus, main, reconnect
+from tests.client.cli.running import Result, wslab
 from tests.client.threaded import Gateway
 from tests.waiting import HANG, until_sync
 
@@ -61,7 +60,7 @@ class Running:
 def reconnect_after(delay: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``wslab`` wait ``delay`` seconds before each reconnection, instead of backing off
     from half a second."""
-    monkeypatch.setattr(services, "backoff", lambda: itertools.repeat(delay))
+    monkeypatch.setattr(reconnect, "backoff", lambda: itertools.repeat(delay))
 
 
 def test_chat_in_a_pipe_says_each_line_and_prints_events_as_readable_lines(

@@ -16,10 +16,10 @@ from typing import IO
 import pytest
 
 from client.cli import Environment, ExitStatus, main
+from client.cli.quotes import LiveTable
 from client.quotes import Board
-from client.quotes_command import LiveTable
+from tests.client.cli.running import Result, installed_wslab, pipeline, wslab
 from tests.client.fake_gateway import UNAVAILABLE
-from tests.client.test_cli import Result, installed_wslab, pipeline, wslab
 from tests.client.threaded import Gateway
 from tests.waiting import HANG, Hang, until_sync
 

@@ -3,7 +3,7 @@
 On each connection :class:`QuoteFeed` subscribes and shows what arrives through an
 :class:`Output`: a line per quote in a pipe, each message as received with ``--json``
 (:class:`JsonOutput`), or at a terminal a table redrawn in place (:class:`LiveTable`). When
-the connection drops, :func:`client.services.stay_connected` reconnects and the feed
+the connection drops, :func:`client.cli.reconnect.stay_connected` reconnects and the feed
 subscribes again: the snapshot that answers refreshes what is shown.
 """
 
@@ -16,13 +16,13 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import TextIO
 
-from .cli import CommandError, Environment, ExitStatus, _open
-from .connection import Connection
-from .display import format_message, json_line, parse_object
-from .exceptions import ConnectionClosed
-from .quotes import (
+from ..connection import Connection
+from ..display import format_message, json_line, parse_object
+from ..exceptions import ConnectionClosed
+from ..quotes import (
     ALL,
     Board,
     Row,
@@ -36,9 +36,62 @@ from .quotes import (
     render_table,
     subscribe_request,
 )
-from .services import Conversation, Drop, Resume, open_resumed, stay_connected
+from .base import Command, CommandError, Environment, ExitStatus
+from .options import ConnectionOptions, add_connection_options, open_connection
+from .reconnect import (
+    Conversation,
+    Drop,
+    Resume,
+    add_reconnect_option,
+    open_resumed,
+    stay_connected,
+)
+from .terminal import cbreak
 
-__all__ = ["run_quotes"]
+__all__ = ["COMMAND", "Options", "run"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    url: str
+    symbols: list[str]
+    all: bool
+    list_symbols: bool  # --list
+    json: bool
+    ascii: bool
+    no_reconnect: bool
+    connection: ConnectionOptions
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502 (/stocks optional)"
+    )
+    parser.add_argument(
+        "symbols",
+        nargs="*",
+        metavar="SYMBOL",
+        help="a symbol to watch, such as MSFT; '*' (quoted) for every symbol",
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="watch every symbol, as '*' does")
+    which.add_argument(
+        "--list",
+        action="store_true",
+        dest="list_symbols",
+        help="print the symbols quoted and their names, and exit (waiting --timeout at most)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each snapshot and quote as received, one JSON object per line",
+    )
+    parser.add_argument(
+        "--ascii", action="store_true", help="show price moves as ^ and v instead of ▲ and ▼"
+    )
+    add_reconnect_option(parser)
+    add_connection_options(parser)
+
 
 # Errors of the gateway rather than of the request: worth subscribing again later.
 _TRANSIENT = frozenset({"unavailable", "bus_down", "overloaded"})
@@ -46,34 +99,39 @@ _TRANSIENT = frozenset({"unavailable", "bus_down", "overloaded"})
 _HIDE_CURSOR, _SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 
 
-async def run_quotes(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    """``wslab quotes``: show live quotes; reconnect and subscribe again when the
-    connection drops. With ``--list``: print the symbols quoted."""
-    if args.list:
-        if args.symbols:
+async def run(options: Options, env: Environment) -> ExitStatus:
+    """Show live quotes; reconnect and subscribe again when the connection drops. With
+    ``--list``: print the symbols quoted."""
+    if options.list_symbols:
+        if options.symbols:
             raise CommandError(ExitStatus.USAGE, "--list takes no SYMBOL")
-        return await _list(args, env)
-    symbols = parse_symbols([*args.symbols, *([ALL] if args.all else [])])
+        return await _list(options, env)
+    symbols = parse_symbols([*options.symbols, *([ALL] if options.all else [])])
     if not symbols:
         raise CommandError(ExitStatus.USAGE, "name at least one SYMBOL, or use --all or --list")
-    resume = (quotes_url(args.url), [subscribe_request(symbols)])
-    ws = await open_resumed(resume, args)
+    resume = (quotes_url(options.url), [subscribe_request(symbols)])
+    ws = await open_resumed(resume, options.connection)
     board = Board(symbols)
-    with _output(env, board, args) as output:
-        return await stay_connected(QuoteFeed(resume, board, output), ws, args)
+    with _output(env, board, options) as output:
+        feed = QuoteFeed(resume, board, output)
+        return await stay_connected(feed, ws, options.connection, no_reconnect=options.no_reconnect)
 
 
 @contextlib.contextmanager
-def _output(env: Environment, board: Board, args: argparse.Namespace) -> Iterator[Output]:
+def _output(env: Environment, board: Board, options: Options) -> Iterator[Output]:
     """Where quotes go: as received with ``--json``, a live table at a terminal that can
     move its cursor, else lines."""
-    ascii = args.ascii or not _can_encode(env.stdout, "▲▼…")
-    if args.json:
+    ascii = options.ascii or not _can_encode(env.stdout, "▲▼…")
+    if options.json:
         yield JsonOutput(env, ascii=ascii)
     elif env.stdout.isatty() and os.environ.get("TERM") != "dumb":
         color = not os.environ.get("NO_COLOR")  # https://no-color.org
-        with LiveTable(env, board, ascii=ascii, color=color) as table:
-            table.note(f"connected to {format_message(args.url)}; Ctrl-C quits")
+        # Typed keys are not echoed, so that they do not move the table.
+        with (
+            cbreak(env.stdin, drop_typed=True),
+            LiveTable(env, board, ascii=ascii, color=color) as table,
+        ):
+            table.note(f"connected to {format_message(options.url)}; Ctrl-C quits")
             yield table
     else:
         yield Output(env, ascii=ascii)
@@ -118,22 +176,15 @@ class JsonOutput(Output):
 
 class LiveTable(Output):
     """A terminal: the board as a table at the bottom, redrawn in place with each quote;
-    notes scroll above it. Typed keys are not echoed, so that they do not move it."""
+    notes scroll above it."""
 
     def __init__(self, env: Environment, board: Board, *, ascii: bool, color: bool) -> None:
         super().__init__(env, ascii=ascii)
         self.board = board
         self.color = color
         self._drawn = 0  # lines of the table above the cursor
-        self._saved: list[Any] | None = None  # termios attributes of standard input
 
     def __enter__(self) -> LiveTable:
-        if self.env.stdin.isatty():
-            import termios  # Unix only: only needed here
-            import tty
-
-            self._saved = termios.tcgetattr(self.env.stdin.fileno())
-            tty.setcbreak(self.env.stdin.fileno())
         self.env.stdout.write(_HIDE_CURSOR)
         self._draw()
         return self
@@ -141,11 +192,6 @@ class LiveTable(Output):
     def __exit__(self, *exc_info: object) -> None:
         self.env.stdout.write(_SHOW_CURSOR)
         self.env.stdout.flush()
-        if self._saved is not None:
-            import termios
-
-            # TCSAFLUSH: what was typed meanwhile is dropped rather than left to the shell.
-            termios.tcsetattr(self.env.stdin.fileno(), termios.TCSAFLUSH, self._saved)
 
     def received(self, text: str, rows: list[Row]) -> None:
         self._draw()
@@ -203,11 +249,11 @@ class QuoteFeed(Conversation):
         raise CommandError(ExitStatus.ERROR, describe_error(event))
 
 
-async def _list(args: argparse.Namespace, env: Environment) -> ExitStatus:
+async def _list(options: Options, env: Environment) -> ExitStatus:
     """``wslab quotes --list``: print the symbols quoted, waiting ``--timeout`` at most."""
-    ws = await _open(quotes_url(args.url), args, timeout=args.timeout)
+    ws = await open_connection(quotes_url(options.url), options.connection)
     try:
-        async with asyncio.timeout(args.timeout):
+        async with asyncio.timeout(options.connection.open_timeout):
             await ws.send(json.dumps(list_request()))
             async for message in ws:
                 text = message if isinstance(message, str) else format_message(message)
@@ -215,15 +261,32 @@ async def _list(args: argparse.Namespace, env: Environment) -> ExitStatus:
                 if event.get("type") == "error":
                     raise CommandError(ExitStatus.ERROR, describe_error(event))
                 if event.get("type") == "symbols":
-                    lines = [json_line(text)] if args.json else format_symbols(event)
+                    lines = [json_line(text)] if options.json else format_symbols(event)
                     env.stdout.write("".join(line + "\n" for line in lines))
                     env.stdout.flush()
                     return ExitStatus.SUCCESS
     except TimeoutError:
-        message = f"no list of symbols after {args.timeout:g} s"
+        message = f"no list of symbols after {options.connection.open_timeout:g} s"
         raise CommandError(ExitStatus.TIMEOUT, message) from None
     except ConnectionClosed as exc:
         raise CommandError(ExitStatus.ERROR, str(exc)) from None
     finally:
         await ws.close()
     raise CommandError(ExitStatus.ERROR, "connection closed before the list of symbols came")
+
+
+COMMAND = Command(
+    name="quotes",
+    help="watch live stock quotes",
+    description=(
+        "Subscribe to the quotes of each SYMBOL at URL/stocks and show them: at a "
+        "terminal, a table updated in place; in a pipe, a line per quote; with --json, "
+        "each snapshot and quote as received. If the connection drops, it reconnects "
+        "and subscribes again. Runs until Ctrl-C (exit 130): 1 the service answered "
+        "with an error (or the connection failed, with --no-reconnect), 2 usage, 3 "
+        "cannot connect, 4 handshake failed, 5 timed out."
+    ),
+    add_arguments=add_arguments,
+    options=Options,
+    run=run,
+)

@@ -1,31 +1,14 @@
+"""``wslab connect`` against the independent draft server (tests/client/draft_server.py)."""
+
 from __future__ import annotations
 
-import io
-import os
-import shlex
-import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
 
-from client.cli import Environment, ExitStatus, format_message, main
+from client.cli import ExitStatus
+from tests.client.cli.running import Result, installed_wslab, pipeline, wslab
 from tests.waiting import HANG
-
-
-@dataclass
-class Result:
-    status: int
-    stdout: str
-    stderr: str
-
-
-def wslab(*args: str, stdin: str = "") -> Result:
-    """Run ``wslab`` in process with the given standard input."""
-    env = Environment(stdin=io.StringIO(stdin), stdout=io.StringIO(), stderr=io.StringIO())
-    status = main(list(args), env)
-    return Result(status, env.stdout.getvalue(), env.stderr.getvalue())  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -128,22 +111,6 @@ def test_connect_reports_a_certificate_it_cannot_verify(tls_url: str) -> None:
     assert result.stderr.startswith("wslab: TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED]")
 
 
-def installed_wslab() -> str:
-    """The console script `pip install -e .` put beside this Python, as in a virtualenv."""
-    executable = shutil.which("wslab", path=os.path.dirname(sys.executable))
-    assert executable is not None, "run `pip install -e .` to install the wslab command"
-    return executable
-
-
-def pipeline(command: str) -> Result:
-    """Run a shell pipeline whose first command is ``wslab ARGS``; its status is wslab's."""
-    script = f"set -o pipefail; {shlex.quote(installed_wslab())} {command}"
-    completed = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, timeout=HANG, check=False
-    )
-    return Result(completed.returncode, completed.stdout, completed.stderr)
-
-
 def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
     completed = subprocess.run(
         [installed_wslab(), "connect", f"{url}/echo"],
@@ -160,23 +127,3 @@ def test_wslab_console_script_round_trips_lines_in_a_pipe(url: str) -> None:
 def test_wslab_exits_1_quietly_when_the_reader_of_its_output_is_gone(url: str) -> None:
     result = pipeline(f"connect --no-proxy {url}/echo < <(yes hello) | head -n 2")
     assert result == Result(ExitStatus.ERROR, "hello\nhello\n", "")
-
-
-@pytest.mark.parametrize(
-    ("message", "line"),
-    [
-        ("plain text", "plain text"),
-        ("two\nlines", "two\\nlines"),
-        ("tab\tand escape\x1b[31m", "tab\tand escape\\x1b[31m"),
-        (b"\x00\x01", "[binary 2 bytes] 0001"),
-    ],
-)
-def test_messages_are_printed_as_one_line(message: str | bytes, line: str) -> None:
-    assert format_message(message) == line
-
-
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["connect"])
-    assert info.value.code == ExitStatus.USAGE
-    assert "the following arguments are required: url" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """``wslab chat``: the I/O half. What to send and show is :mod:`client.chat`'s.
 
 Over each connection, :class:`ChatSession` sends what is typed and shows what arrives; when
-the connection drops, :func:`client.services.stay_connected` opens a new one after a
+the connection drops, :func:`client.cli.reconnect.stay_connected` opens a new one after a
 jittered, growing delay, resuming each room from its last seq. Standard input is a terminal
 (:class:`Terminal`: the input stays on the bottom line) or a pipe (one line, one message).
 """
@@ -16,29 +16,68 @@ import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .chat import ChatState, Command, Note, NotInRoom, Quit, parse_line
-from .cli import CommandError, Environment, ExitStatus, _read_lines
-from .connection import Connection
-from .display import format_message, json_line, parse_object
-from .exceptions import ConnectionClosed
-from .lineedit import CLEAR_LINE, LineEditor, above_input, input_line
-from .services import Conversation, Drop, Resume, open_resumed, stay_connected
+from ..chat import ChatState, Note, NotInRoom, Quit, parse_line
+from ..chat import Command as ChatCommand
+from ..connection import Connection
+from ..display import format_message, json_line, parse_object
+from ..exceptions import ConnectionClosed
+from ..lineedit import CLEAR_LINE, LineEditor, above_input, input_line
+from .base import Command, CommandError, Environment, ExitStatus
+from .options import ConnectionOptions, add_connection_options
+from .reconnect import (
+    Conversation,
+    Drop,
+    Resume,
+    add_reconnect_option,
+    open_resumed,
+    stay_connected,
+)
+from .terminal import cbreak, read_lines
 
-__all__ = ["run_chat"]
+__all__ = ["COMMAND", "Options", "run"]
 
 
-async def run_chat(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    """``wslab chat``: talk in chat rooms; reconnect and resume when the connection drops."""
-    state = ChatState(args.nick, args.room)
-    ws = await open_resumed(state.resume(args.url, args.room), args)
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    url: str
+    nick: str
+    room: str
+    json: bool
+    no_reconnect: bool
+    connection: ConnectionOptions
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502")
+    parser.add_argument("--nick", required=True, metavar="NAME", help="your nickname")
+    parser.add_argument(
+        "--room", default="lobby", help="the room to join first (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print each message received as it came, one JSON object per line",
+    )
+    add_reconnect_option(parser)
+    add_connection_options(parser)
+
+
+async def run(options: Options, env: Environment) -> ExitStatus:
+    """Talk in chat rooms; reconnect and resume when the connection drops."""
+    state = ChatState(options.nick, options.room)
+    ws = await open_resumed(state.resume(options.url, options.room), options.connection)
     if env.interactive:
-        print(f"connected to {args.url}; /help lists commands, Ctrl-D quits", file=env.stderr)
-    with _console(env, state, as_json=args.json) as (output, source):
+        print(f"connected to {options.url}; /help lists commands, Ctrl-D quits", file=env.stderr)
+    with _console(env, state, as_json=options.json) as (output, source):
         lines = PendingLines(source)
+        session = ChatSession(state, lines, output, options)
         try:
-            return await stay_connected(ChatSession(state, lines, output, args), ws, args)
+            return await stay_connected(
+                session, ws, options.connection, no_reconnect=options.no_reconnect
+            )
         finally:
             lines.close()
 
@@ -49,10 +88,10 @@ def _console(
 ) -> Iterator[tuple[Output, AsyncIterator[str]]]:
     """Where lines come from and go: a terminal for a person, else standard streams."""
     if env.interactive and env.stdout.isatty() and not as_json:
-        with Terminal(env, state) as terminal:
+        with cbreak(env.stdin), Terminal(env, state) as terminal:
             yield terminal, terminal.lines()
     else:
-        yield Output(env, as_json=as_json), _read_lines(env.stdin)
+        yield Output(env, as_json=as_json), read_lines(env.stdin)
 
 
 class Output:
@@ -82,7 +121,8 @@ class Output:
 
 
 class Terminal(Output):
-    """A terminal in cbreak mode: lines are typed on the bottom line, shown above it."""
+    """A terminal in cbreak mode (:func:`cbreak`): lines are typed on the bottom line, shown
+    above it."""
 
     def __init__(self, env: Environment, state: ChatState) -> None:
         super().__init__(env)
@@ -91,23 +131,14 @@ class Terminal(Output):
         self.editor = LineEditor()
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.typed: asyncio.Queue[str | None] = asyncio.Queue()
-        self._saved: list[Any] = []  # termios attributes
 
     def __enter__(self) -> Terminal:
-        import termios  # Unix only: only needed here
-        import tty
-
-        self._saved = termios.tcgetattr(self.fd)
-        tty.setcbreak(self.fd)
         asyncio.get_running_loop().add_reader(self.fd, self._on_input)
         self.refresh()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        import termios
-
         asyncio.get_running_loop().remove_reader(self.fd)
-        termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
         self.env.stdout.write(CLEAR_LINE)
         self.env.stdout.flush()
 
@@ -175,15 +206,15 @@ class ChatSession(Conversation):
     """Typed lines sent, events shown, over each connection until the person quits."""
 
     def __init__(
-        self, state: ChatState, lines: PendingLines, output: Output, args: argparse.Namespace
+        self, state: ChatState, lines: PendingLines, output: Output, options: Options
     ) -> None:
         self.state = state
         self.lines = lines
         self.output = output
-        self.args = args
+        self.options = options
 
     def resume(self) -> Resume:
-        return self.state.resume(self.args.url, self.args.room)
+        return self.state.resume(self.options.url, self.options.room)
 
     def note(self, line: str) -> None:
         self.output.note(line)
@@ -211,7 +242,7 @@ class ChatSession(Conversation):
         finally:
             receiver.cancel()
 
-    async def _perform(self, ws: Connection, command: Command | None) -> None:
+    async def _perform(self, ws: Connection, command: ChatCommand | None) -> None:
         if isinstance(command, Note):
             self.output.note(command.text)
         if command is None or isinstance(command, Note):
@@ -263,3 +294,20 @@ class ChatSession(Conversation):
             return True
         await asyncio.wait((task,))
         return False
+
+
+COMMAND = Command(
+    name="chat",
+    help="talk in the gateway's chat rooms",
+    description=(
+        "Connect to URL/chat as NICK in ROOM. Typed lines are said in the current room; "
+        "/join ROOM, /leave [ROOM], /rooms, /msg NICK TEXT and /quit (or Ctrl-D) are "
+        "commands. Events print as readable lines, or as received with --json. If the "
+        "connection drops, it reconnects and prints the messages missed. Exits 0 when "
+        "you quit: 1 connection failed (--no-reconnect), 2 usage, 3 cannot connect, "
+        "4 handshake failed, 5 timed out."
+    ),
+    add_arguments=add_arguments,
+    options=Options,
+    run=run,
+)
