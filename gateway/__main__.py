@@ -16,8 +16,8 @@ def main() -> None:
     settings = load_settings(
         Settings,
         prog="python -m gateway",
-        description="Serve WebSocket (RFC 6455 and the 2010 draft) at /chat and /stocks and"
-        " relay over Redis.",
+        description="Serve WebSocket (RFC 6455 and the 2010 draft): relay each route"
+        " (/chat, /stocks) over Redis, echo on the echo path (/echo).",
     )
     # DEBUG is for wslab's own loggers; uvicorn and redis stay at INFO.
     level = max(logging.INFO, logging.getLevelNamesMapping()[settings.log_level])

@@ -28,7 +28,7 @@ from .hub import Hub
 from .liveness import keep_alive
 from .quotes import UNAVAILABLE, Quotes, Unavailable, parse_symbols, read_quotes
 from .settings import Settings
-from .tokens import Authentication, TokenRefused, without_token
+from .tokens import Authentication, Identity, TokenRefused, without_token
 
 __all__ = ["create_app"]
 
@@ -160,6 +160,9 @@ def create_app(settings: Settings) -> FastAPI:
     for path, service in settings.route_table.items():
         relay = Relay(service, max_sizes[path], authentication)
         app.router.routes.append(WebSocketRoute(path, relay, name=service))
+    if settings.echo_path:
+        echo = Echo(authentication)
+        app.router.routes.append(WebSocketRoute(settings.echo_path, echo, name="echo"))
     app.add_middleware(PerAddress, limits=settings.address_limits)
     return app
 
@@ -214,16 +217,13 @@ class Relay:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub: Hub = scope["app"].state.hub
-        await receive()  # websocket.connect
-        query = scope["query_string"].decode("latin-1")
         try:
-            identity = self.authentication.identify(scope["headers"], query, time.time())
-        except TokenRefused as refused:
-            await deny(send, refused.status, refused.reason, [(b"www-authenticate", b"Bearer")])
+            identity = await accept(self.authentication, scope, receive, send)
+        except TokenRefused:
             return
-        await send({"type": "websocket.accept"})
         outbox = scope["extensions"][OUTBOX]
-        link = await hub.open(self.service, scope["path"], without_token(query), outbox, identity)
+        query = without_token(scope["query_string"].decode("latin-1"))
+        link = await hub.open(self.service, scope["path"], query, outbox, identity)
         try:
             while (message := await receive())["type"] != "websocket.disconnect":
                 text: str | None = message.get("text")
@@ -242,6 +242,54 @@ class Relay:
                     await hub.forward(link, data, message[RECEIVED_AT])
         finally:
             await hub.close(link)
+
+
+class Echo:
+    """The ASGI application of the echo path (``WSLAB_ECHO_PATH``): sends each message
+    back as it came, text as text and binary as binary, from the gateway itself; no
+    service, no Redis. ``authentication`` says who may connect, as on a route.
+
+    Everything else is a route's: the connection layer checks the origin, the size of
+    each message (1009 beyond ``WSLAB_MAX_MESSAGE_SIZE``), frames and UTF-8 and pings the
+    client, and :class:`PerAddress` counts the connection. A send waits while the client
+    is slow, so a client that does not read its echoes is no longer read either, and its
+    unanswered ping closes it.
+    """
+
+    def __init__(self, authentication: Authentication | None = None) -> None:
+        self.authentication = authentication or Authentication()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await accept(self.authentication, scope, receive, send)
+        except TokenRefused:
+            return
+        while (message := await receive())["type"] != "websocket.disconnect":
+            text: str | None = message.get("text")
+            if text is None:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+            else:
+                await send({"type": "websocket.send", "text": text})
+
+
+async def accept(
+    authentication: Authentication, scope: Scope, receive: Receive, send: Send
+) -> Identity | None:
+    """Take the client's ``websocket.connect`` and accept it: who its token says it is
+    (None: anonymous).
+
+    Raises:
+        TokenRefused: its token is refused; the refusal, its status and reason, is sent.
+    """
+    await receive()  # websocket.connect
+    query = scope["query_string"].decode("latin-1")
+    try:
+        identity = authentication.identify(scope["headers"], query, time.time())
+    except TokenRefused as refused:
+        await deny(send, refused.status, refused.reason, [(b"www-authenticate", b"Bearer")])
+        raise
+    await send({"type": "websocket.accept"})
+    return identity
 
 
 async def deny(

@@ -60,6 +60,12 @@ class Settings:
         "PATH=SERVICE[:BYTES] pairs served; BYTES: the largest message the service accepts"
         " (default: WSLAB_MAX_MESSAGE_SIZE)",
     )
+    echo_path: str = setting(
+        "WSLAB_ECHO_PATH",
+        "/echo",
+        "path where the gateway itself sends each message back, text as text and binary as"
+        " binary, with no service; empty: none",
+    )
     origins: str = setting(
         "WSLAB_ORIGINS",
         ",".join(DEVELOPMENT),
@@ -146,7 +152,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.gateway_id:
             object.__setattr__(self, "gateway_id", f"gw-{secrets.token_hex(4)}")
-        _parse_routes(self.routes)
+        routes = _parse_routes(self.routes)
+        _check_echo_path(self.echo_path, routes)
         try:
             OriginPolicy.of(self.origins.split(","))
         except ValueError as exc:
@@ -227,3 +234,17 @@ def _parse_routes(routes: str) -> dict[str, tuple[str, int | None]]:
             raise ValueError(f"WSLAB_ROUTES: {pair!r}: BYTES must be a positive number")
         table[path] = (service, int(size) if colon else None)
     return table
+
+
+# What a path may not hold: a query or fragment, spaces, and Starlette's {parameters}.
+_NOT_IN_A_PATH = frozenset("?#{} \t")
+
+
+def _check_echo_path(path: str, routes: dict[str, tuple[str, int | None]]) -> None:
+    """Refuse an echo path (empty: none) that is no plain path or is a route's already."""
+    if not path:
+        return
+    if not path.startswith("/") or _NOT_IN_A_PATH.intersection(path):
+        raise ValueError(f"WSLAB_ECHO_PATH: {path!r} is not a path (/NAME)")
+    if path in routes:
+        raise ValueError(f"WSLAB_ECHO_PATH: {path} is a route of WSLAB_ROUTES already")

@@ -23,7 +23,7 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bus import QUOTES_KEY, Close, Envelope, Send, Subscribe, topic_channel
 from gateway import Settings, create_app
@@ -33,6 +33,7 @@ from gateway.outbox import Outbox
 from tests.gateway.draft_client import (
     BINARY,
     CLOSE,
+    PING,
     TEXT,
     DraftClient,
     Frame,
@@ -512,6 +513,140 @@ async def test_a_path_with_no_route_is_refused(server: RunningServer) -> None:
     assert response.body == b"the server refused the connection\n"
 
 
+# The echo path (WSLAB_ECHO_PATH): the gateway's own, without a service.
+
+
+async def test_the_echo_path_sends_each_draft_message_back_as_it_came(
+    server: RunningServer,
+) -> None:
+    async with await connect(server, "/echo") as drafter:
+        for opcode, payload in [
+            (TEXT, "héllo".encode()),
+            (BINARY, b"\x00\xff\x10"),
+            (TEXT, b""),
+            (BINARY, bytes(range(256)) * 400),  # 100 KiB
+        ]:
+            await drafter.send(opcode, payload)
+            assert await drafter.recv_message() == (opcode, payload)
+        assert await drafter.close(b"bye") == b"bye"
+
+
+async def test_the_echo_path_sends_each_rfc6455_message_back_as_it_came(
+    server: RunningServer,
+) -> None:
+    async with ws_connect(server.url("/echo"), open_timeout=HANG) as ws:
+        for message in ["héllo", b"\x00\xff\x10", "", bytes(range(256)) * 400]:
+            await ws.send(message)
+            assert await within(ws.recv(), f"the echo of {message[:10]!r}") == message
+
+
+async def test_the_echo_path_needs_no_service_nor_redis(unreachable_redis_url: str) -> None:
+    app = create_app(settings(unreachable_redis_url))
+    async with run_server(app) as server, await connect(server, "/echo") as drafter:
+        await drafter.send(TEXT, b"hello")
+        assert await drafter.recv_message() == (TEXT, b"hello")
+        await drafter.close()
+
+
+@pytest.mark.parametrize(("echo_path", "served"), [("/back", "/back"), ("", None)])
+async def test_the_echo_path_is_a_setting_and_empty_turns_it_off(
+    redis_url: str, echo_path: str, served: str | None
+) -> None:
+    app = create_app(settings(redis_url, echo_path=echo_path))
+    async with run_server(app) as server:
+        host = f"{server.host}:{server.port}"
+        response = await http_exchange(
+            server.host, server.port, opening_request("/echo", host, os.urandom(8))
+        )
+        assert (response.status, response.body) == (403, b"the server refused the connection\n")
+        if served is not None:
+            async with ws_connect(server.url(served), open_timeout=HANG) as ws:
+                await ws.send("hello")
+                assert await within(ws.recv(), "the echo") == "hello"
+
+
+async def test_the_echo_path_has_the_origins_and_message_size_of_a_route(redis_url: str) -> None:
+    app = create_app(settings(redis_url, origins="http://good.example", max_message_size=1000))
+    async with run_server(app) as server:
+        host = f"{server.host}:{server.port}"
+        evil = opening_request(
+            "/echo", host, os.urandom(8), headers={"Origin": "http://evil.example"}
+        )
+        response = await http_exchange(server.host, server.port, evil)
+        assert (response.status, response.body) == (
+            403,
+            b"origin http://evil.example is not allowed\n",
+        )
+
+        good = {"Origin": "http://good.example"}
+        drafter = await DraftClient.connect(server.host, server.port, "/echo", headers=good)
+        await drafter.send(TEXT, b"x" * 1000)
+        assert await drafter.recv_message() == (TEXT, b"x" * 1000)
+        await drafter.send(TEXT, b"x" * 1001)
+        expected = b"message of 1001 bytes exceeds the limit of 1000 bytes"
+        assert await drafter.recv_frame() == Frame(True, CLOSE, expected)
+        assert await drafter.read_to_eof() == b""
+        await drafter.aclose()
+
+        async with ws_connect(server.url("/echo"), origin=good["Origin"], open_timeout=HANG) as ws:
+            await ws.send(b"x" * 1001)
+            with pytest.raises(ConnectionClosed) as excinfo:
+                await within(ws.recv(), "the Close")
+        assert excinfo.value.rcvd is not None
+        assert excinfo.value.rcvd.code == 1009
+
+
+async def test_an_echo_client_that_does_not_read_is_no_longer_read_then_closed(
+    redis_url: str,
+) -> None:
+    # Anything a client sends counts as an answer to a ping: only a gateway that stopped
+    # reading this client, which sends all along, can time its ping out.
+    app = create_app(settings(redis_url, ping_interval=0.2, ping_timeout=0.2))
+    before = sample("wslab_ping_timeouts_total")
+    async with run_server(app) as server:
+        raw = await connect_socket(server.host, server.port, "/echo", receive_buffer=4096)
+        loop = asyncio.get_running_loop()
+        message = frame(TEXT, b"x" * 16384)
+
+        async def send_forever() -> None:
+            while True:
+                await loop.sock_sendall(raw.sock, message)
+
+        with pytest.raises(ConnectionError):  # reset when the gateway drops it
+            await within(send_forever(), "the gateway to drop a client that does not read")
+        raw.close()
+    assert sample("wslab_ping_timeouts_total") == before + 1
+
+
+async def test_the_echo_path_counts_against_an_address_s_connections(redis_url: str) -> None:
+    app = create_app(settings(redis_url, max_connections_per_address=1))
+    async with run_server(app) as server:
+        host = f"{server.host}:{server.port}"
+        async with await connect(server, "/echo") as first:
+            request = opening_request("/echo", host, os.urandom(8))
+            response = await http_exchange(server.host, server.port, request)
+            assert (response.status, response.body) == (
+                429,
+                b"too many connections from 127.0.0.1 (at most 1)\n",
+            )
+            await first.close()
+
+
+async def test_the_echo_path_closes_a_client_that_does_not_answer_its_pings(
+    redis_url: str,
+) -> None:
+    app = create_app(settings(redis_url, ping_interval=0.2, ping_timeout=0.2))
+    async with run_server(app) as server:
+        # A raw draft client: it reads what comes and answers nothing.
+        silent = await connect(server, "/echo")
+        frames = [await silent.recv_frame()]
+        while frames[-1].opcode != CLOSE:
+            frames.append(await silent.recv_frame())
+        assert PING in [frame.opcode for frame in frames]
+        assert frames[-1] == Frame(True, CLOSE, b"no answer to a ping in time")
+        await silent.aclose()
+
+
 # Slow clients: conflated topics and the others.
 
 
@@ -838,3 +973,17 @@ async def test_in_anonymous_mode_envelopes_say_no_user(redis_url: str, client: r
         opened = await service.next_envelope()
         assert (opened.user, opened.rooms, opened.query) == (None, None, "nick=carol")
         await drafter.close()
+
+
+async def test_in_token_mode_the_echo_path_needs_a_good_token_too(redis_url: str) -> None:
+    app = create_app(settings(redis_url, auth="token", token_secret=SECRET))
+    async with run_server(app) as server:
+        host = f"{server.host}:{server.port}"
+        request = opening_request("/echo", host, os.urandom(8))
+        response = await http_exchange(server.host, server.port, request)
+        assert (response.status, response.body) == (401, b"a token is required\n")
+        assert response.headers["www-authenticate"] == "Bearer"
+        async with await connect(server, f"/echo?token={token()}") as drafter:
+            await drafter.send(TEXT, b"hello")
+            assert await drafter.recv_message() == (TEXT, b"hello")
+            await drafter.close()

@@ -42,6 +42,11 @@ VARIABLES = {
         "PATH=SERVICE[:BYTES] pairs served; BYTES: the largest message the service accepts"
         " (default: WSLAB_MAX_MESSAGE_SIZE)",
     ),
+    "WSLAB_ECHO_PATH": (
+        "/echo",
+        "path where the gateway itself sends each message back, text as text and binary as"
+        " binary, with no service; empty: none",
+    ),
     "WSLAB_ORIGINS": (
         "http://localhost:*,https://localhost:*,http://127.0.0.1:*,https://127.0.0.1:*,"
         "http://[::1]:*,https://[::1]:*",
@@ -124,6 +129,7 @@ def test_without_variables_the_settings_are_the_defaults() -> None:
         token_secret="",
         token_audience="wslab",
         routes="/chat=chat:16384,/stocks=stocks:4096",
+        echo_path="/echo",
         origins=",".join(DEVELOPMENT),
         max_connections=10_000,
         max_connections_per_address=1000,
@@ -161,6 +167,7 @@ def test_each_variable_sets_its_setting() -> None:
         "WSLAB_TOKEN_SECRET": "s3cret",
         "WSLAB_TOKEN_AUDIENCE": "east",
         "WSLAB_ROUTES": "/talk=chat,/quotes=stocks",
+        "WSLAB_ECHO_PATH": "/echo/v2",
         "WSLAB_ORIGINS": "http://a.example,https://b.example:8443",
         "WSLAB_MAX_CONNECTIONS": "5",
         "WSLAB_MAX_CONNECTIONS_PER_ADDRESS": "3",
@@ -192,6 +199,7 @@ def test_each_variable_sets_its_setting() -> None:
         token_secret="s3cret",
         token_audience="east",
         routes="/talk=chat,/quotes=stocks",
+        echo_path="/echo/v2",
         origins="http://a.example,https://b.example:8443",
         max_connections=5,
         max_connections_per_address=3,
@@ -309,6 +317,24 @@ def test_a_route_that_is_not_a_pair_is_an_error(value: str, pair: str) -> None:
     assert str(excinfo.value) == f"WSLAB_ROUTES: {pair!r} is not PATH=SERVICE[:BYTES]"
 
 
+def test_an_empty_echo_path_turns_the_echo_off() -> None:
+    assert load({"WSLAB_ECHO_PATH": ""}).echo_path == ""
+
+
+@pytest.mark.parametrize("value", ["echo", "/echo?x=1", "/echo#top", "/echo/{name}", "/ echo"])
+def test_an_echo_path_that_is_no_plain_path_is_an_error(value: str) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        Settings(echo_path=value)
+    assert str(excinfo.value) == f"WSLAB_ECHO_PATH: {value!r} is not a path (/NAME)"
+
+
+def test_an_echo_path_that_is_a_route_is_an_error() -> None:
+    with pytest.raises(ValueError) as excinfo:
+        Settings(routes="/chat=chat,/echo=echo-service", echo_path="/echo")
+    assert str(excinfo.value) == "WSLAB_ECHO_PATH: /echo is a route of WSLAB_ROUTES already"
+    assert Settings(routes="/chat=chat,/echo=echo-service", echo_path="").echo_path == ""
+
+
 @pytest.mark.parametrize(
     ("value", "patterns"),
     [
@@ -333,6 +359,7 @@ def test_origins_are_a_comma_separated_list_and_empty_means_the_gateway_s_own_on
         ("WSLAB_MAX_MESSAGE_SIZE", "1.5", "WSLAB_MAX_MESSAGE_SIZE: invalid int value: '1.5'"),
         ("WSLAB_READY_TIMEOUT", "soon", "WSLAB_READY_TIMEOUT: invalid float value: 'soon'"),
         ("WSLAB_ROUTES", "/chat", "WSLAB_ROUTES: '/chat' is not PATH=SERVICE[:BYTES]"),
+        ("WSLAB_ECHO_PATH", "echo", "WSLAB_ECHO_PATH: 'echo' is not a path (/NAME)"),
         ("WSLAB_PORT", "0", "WSLAB_PORT must be positive, not 0"),
         (
             "WSLAB_ORIGINS",
