@@ -287,6 +287,7 @@ class connect:
         max_queue: int = 16,
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
+        self.url = url  # as given, for messages: uri.location is normalised
         self.uri = parse_uri(url)
         self.headers = tuple(headers)
         self.origin = origin
@@ -329,7 +330,7 @@ class connect:
                 connection = Connection(protocol, reader, writer, max_queue=self.max_queue)
                 await connection._wait_open()
         except TimeoutError:
-            msg = f"timed out after {timeout:g} s opening {self.uri.location}"
+            msg = f"timed out after {timeout:g} s opening {self.url}"
             raise TimeoutError(msg) from None
         finally:
             if connection is not None and protocol.state is not State.OPEN:

@@ -23,7 +23,8 @@ class ExitStatus(enum.IntEnum):
     """What ``wslab`` exits with."""
 
     SUCCESS = 0  # connect: the connection closed cleanly; replay: every expectation was met
-    # connect: the connection failed once open; replay: an expectation was not met; quotes:
+    # connect: a line was not sent, the server closed with a reason, or the connection
+    # failed once open; replay: an expectation was not met; quotes:
     # the service answered with an error. Also: standard output was closed (`| head`).
     ERROR = 1
     USAGE = 2  # bad arguments, URL or session file

@@ -1,6 +1,6 @@
 """The options of the commands that connect, declared once, and opening a connection with
 them (:func:`open_connection`), its failures turned into :class:`CommandError` and an exit
-status; also the types of the numbers the commands take."""
+status; also the checks of the URLs and the types of the numbers the commands take."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import argparse
 import os
 import ssl
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from python_socks import ProxyError
 
-from wsdraft import HandshakeRejected, InvalidHello, InvalidResponse, InvalidURI, Limits
+from wsdraft import (
+    HandshakeRejected,
+    InvalidHello,
+    InvalidResponse,
+    InvalidURI,
+    Limits,
+    parse_uri,
+)
 
 from ..connection import Connection, connect
 from ..network import ProxySetting, make_ssl_context
@@ -19,7 +27,9 @@ from .base import CommandError, ExitStatus
 
 __all__ = [
     "ConnectionOptions",
+    "HandshakeRefused",
     "add_connection_options",
+    "checked_url",
     "non_negative_float",
     "open_connection",
     "positive_float",
@@ -82,6 +92,25 @@ def add_connection_options(parser: argparse.ArgumentParser, *, timeout: str = "-
     )
 
 
+class HandshakeRefused(CommandError):
+    """The server answered the opening request with an HTTP error (``http_status``), so
+    that a command that knows where it should have connected can say so."""
+
+    def __init__(self, message: str, *, http_status: int) -> None:
+        super().__init__(ExitStatus.HANDSHAKE_FAILED, message)
+        self.http_status = http_status
+
+
+def checked_url(url: str) -> str:
+    """Return ``url`` if it is a ws:// or wss:// URL; else raise a usage error naming it as
+    typed, before a command adds a service's path to it."""
+    try:
+        parse_uri(url)
+    except InvalidURI as exc:
+        raise CommandError(ExitStatus.USAGE, str(exc)) from None
+    return url
+
+
 async def open_connection(
     url: str,
     options: ConnectionOptions,
@@ -109,7 +138,8 @@ async def open_connection(
     except InvalidURI as exc:
         raise CommandError(ExitStatus.USAGE, str(exc)) from None
     except HandshakeRejected as exc:
-        raise CommandError(ExitStatus.HANDSHAKE_FAILED, str(exc)) from None
+        message = _describe_rejection(url, exc)
+        raise HandshakeRefused(message, http_status=exc.status) from None
     except (InvalidResponse, InvalidHello) as exc:
         raise CommandError(ExitStatus.HANDSHAKE_FAILED, f"invalid handshake: {exc}") from None
     except TimeoutError as exc:
@@ -119,6 +149,21 @@ async def open_connection(
     except (ProxyError, OSError) as exc:
         where = f"proxy {proxy}" if isinstance(proxy, str) else url
         raise CommandError(ExitStatus.CONNECT_FAILED, f"cannot connect to {where}: {exc}") from None
+
+
+def _describe_rejection(url: str, exc: HandshakeRejected) -> str:
+    """Say why the server at ``url`` did not open a connection.
+
+    A success or a redirect is no refusal: ``url`` is not a WebSocket endpoint (a web page,
+    a redirect to one), and the body of a page says nothing worth showing.
+    """
+    if exc.status >= HTTPStatus.BAD_REQUEST:
+        return str(exc)
+    try:
+        answered = f"{exc.status} {HTTPStatus(exc.status).phrase}"
+    except ValueError:
+        answered = str(exc.status)
+    return f"{url} is not a WebSocket endpoint: the server answered {answered}"
 
 
 def positive_float(value: str) -> float:

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from wsdraft import parse_uri
+
 from ..connection import Connection
 from ..display import format_message, json_line, parse_object
 from ..exceptions import ConnectionClosed
@@ -37,7 +39,13 @@ from ..quotes import (
     subscribe_request,
 )
 from .base import Command, CommandError, Environment, ExitStatus
-from .options import ConnectionOptions, add_connection_options, open_connection
+from .options import (
+    ConnectionOptions,
+    HandshakeRefused,
+    add_connection_options,
+    checked_url,
+    open_connection,
+)
 from .reconnect import (
     Conversation,
     Drop,
@@ -102,15 +110,19 @@ _HIDE_CURSOR, _SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 async def run(options: Options, env: Environment) -> ExitStatus:
     """Show live quotes; reconnect and subscribe again when the connection drops. With
     ``--list``: print the symbols quoted."""
+    url = quotes_url(checked_url(options.url))
     if options.list_symbols:
         if options.symbols:
             raise CommandError(ExitStatus.USAGE, "--list takes no SYMBOL")
-        return await _list(options, env)
-    symbols = parse_symbols([*options.symbols, *([ALL] if options.all else [])])
+        return await _list(url, options, env)
+    if options.all and options.symbols:
+        raise CommandError(ExitStatus.USAGE, "--all takes no SYMBOL: it watches every symbol")
+    symbols = parse_symbols([ALL] if options.all else options.symbols)
     if not symbols:
         raise CommandError(ExitStatus.USAGE, "name at least one SYMBOL, or use --all or --list")
-    resume = (quotes_url(options.url), [subscribe_request(symbols)])
-    ws = await open_resumed(resume, options.connection)
+    resume = (url, [subscribe_request(symbols)])
+    with _hinting(options.url):
+        ws = await open_resumed(resume, options.connection)
     board = Board(symbols)
     with _output(env, board, options) as output:
         feed = QuoteFeed(resume, board, output)
@@ -135,6 +147,23 @@ def _output(env: Environment, board: Board, options: Options) -> Iterator[Output
             yield table
     else:
         yield Output(env, ascii=ascii)
+
+
+@contextlib.contextmanager
+def _hinting(typed: str) -> Iterator[None]:
+    """Add a hint to a refusal of the handshake when the URL ``typed`` is neither the
+    gateway's nor its quotes': the command added /stocks to another path, such as another
+    service's (``ws://localhost:4502/chat``), which the gateway refuses."""
+    try:
+        yield
+    except HandshakeRefused as exc:
+        uri = parse_uri(typed)
+        gateway = f"{'wss' if uri.secure else 'ws'}://{uri.authority}"
+        tried, right = quotes_url(typed), quotes_url(gateway)
+        if parse_uri(tried).resource == parse_uri(right).resource:
+            raise
+        hint = f"wslab quotes tried {tried}: give it the gateway, such as {gateway}, for {right}"
+        raise CommandError(exc.status, f"{exc}; {hint}") from None
 
 
 def _can_encode(stream: TextIO, text: str) -> bool:
@@ -249,9 +278,11 @@ class QuoteFeed(Conversation):
         raise CommandError(ExitStatus.ERROR, describe_error(event))
 
 
-async def _list(options: Options, env: Environment) -> ExitStatus:
-    """``wslab quotes --list``: print the symbols quoted, waiting ``--timeout`` at most."""
-    ws = await open_connection(quotes_url(options.url), options.connection)
+async def _list(url: str, options: Options, env: Environment) -> ExitStatus:
+    """``wslab quotes --list``: print the symbols quoted at ``url``, waiting ``--timeout``
+    at most."""
+    with _hinting(options.url):
+        ws = await open_connection(url, options.connection)
     try:
         async with asyncio.timeout(options.connection.open_timeout):
             await ws.send(json.dumps(list_request()))

@@ -1,42 +1,67 @@
-"""Standard input for the commands: its lines, read without blocking the event loop, and a
-terminal's keys as they are typed (:func:`cbreak`)."""
+"""Standard input for the commands: its lines, as text (:func:`read_lines`) or as bytes
+(:func:`read_byte_lines`), and its bytes as they come (:func:`read_chunks`), each read
+without blocking the event loop; and a terminal's keys as they are typed (:func:`cbreak`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import TextIO
+from typing import BinaryIO, TextIO, TypeVar, cast
 
-__all__ = ["cbreak", "read_lines"]
+__all__ = ["cbreak", "read_byte_lines", "read_chunks", "read_lines"]
+
+_T = TypeVar("_T")
 
 
-async def read_lines(stream: TextIO) -> AsyncIterator[str]:
-    """Yield lines of ``stream`` without their line ending.
+def read_lines(stream: TextIO) -> AsyncIterator[str]:
+    """Yield lines of ``stream`` without their line ending."""
+    return _read_in_thread(line.rstrip("\r\n") for line in stream)
+
+
+def read_byte_lines(stream: BinaryIO) -> AsyncIterator[bytes]:
+    """Yield lines of ``stream`` as bytes, without their line ending: whatever they hold,
+    so that the caller decides what to do with a line that is not text."""
+    return _read_in_thread(line.rstrip(b"\r\n") for line in stream)
+
+
+def read_chunks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
+    """Yield the bytes of ``stream`` as one read returns them (``read1``), at most ``size``
+    at a time: a file in chunks of ``size`` but the last, a pipe or a terminal what was
+    written to it so far, so that what is typed goes out as soon as it is entered."""
+    # sys.stdin.buffer is a BufferedReader (a BytesIO in tests), both of which read1;
+    # typeshed calls it a BinaryIO, which does not.
+    buffered = cast(io.BufferedIOBase, stream)
+    return _read_in_thread(iter(lambda: buffered.read1(size), b""))
+
+
+async def _read_in_thread(items: Iterator[_T]) -> AsyncIterator[_T]:
+    """Yield the items of ``items``, a blocking iterator reading a stream.
 
     A daemon thread reads, so reading works on terminals, pipes and files alike and never
-    keeps the program alive; a semaphore bounds how far it reads ahead. (It hands lines over
+    keeps the program alive; a semaphore bounds how far it reads ahead. (It hands items over
     with callbacks rather than coroutines, which would be left never awaited, with a
     warning, when the program ends while it reads.)
     """
     loop = asyncio.get_running_loop()
-    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    queue: asyncio.Queue[_T | None] = asyncio.Queue()
     ahead = threading.Semaphore(64)
 
     def read() -> None:
         try:
-            for line in stream:
+            for item in items:
                 ahead.acquire()
-                loop.call_soon_threadsafe(lines.put_nowait, line.rstrip("\r\n"))
-            loop.call_soon_threadsafe(lines.put_nowait, None)
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
         except RuntimeError:
             pass  # The event loop is closed: the program is ending.
 
     threading.Thread(target=read, name="wslab-stdin", daemon=True).start()
-    while (line := await lines.get()) is not None:
+    while (item := await queue.get()) is not None:
         ahead.release()
-        yield line
+        yield item
 
 
 @contextlib.contextmanager

@@ -99,6 +99,13 @@ async def test_a_silent_server_makes_connect_time_out(server_url: str) -> None:
         await connect(f"{server_url}/silent", limits=Limits(handshake_timeout=0.2))
 
 
+async def test_a_timeout_names_the_url_as_given_not_normalised(server_url: str) -> None:
+    url = f"{server_url.replace('127.0.0.1', 'LOCALHOST')}/silent"  # location: lower case
+    with pytest.raises(TimeoutError) as info:
+        await connect(url, limits=Limits(handshake_timeout=0.2))
+    assert str(info.value) == f"timed out after 0.2 s opening {url}"
+
+
 async def test_a_refused_connection_raises_os_error() -> None:
     with pytest.raises(OSError, match="Connect call failed"):
         await connect("ws://127.0.0.1:1/", proxy=None)

@@ -22,9 +22,12 @@ class Result:
     stderr: str
 
 
-def wslab(*args: str, stdin: str = "") -> Result:
-    """Run ``wslab`` in process with the given standard input."""
-    env = Environment(stdin=io.StringIO(stdin), stdout=io.StringIO(), stderr=io.StringIO())
+def wslab(*args: str, stdin: str | bytes = "") -> Result:
+    """Run ``wslab`` in process with the given standard input: text, or any bytes."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    # A text stream over bytes, as sys.stdin is: wslab connect reads its buffer.
+    stdin_stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    env = Environment(stdin=stdin_stream, stdout=io.StringIO(), stderr=io.StringIO())
     status = main(list(args), env)
     return Result(status, env.stdout.getvalue(), env.stderr.getvalue())  # type: ignore[attr-defined]
 

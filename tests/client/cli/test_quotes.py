@@ -18,6 +18,7 @@ import pytest
 from client.cli import Environment, ExitStatus, main
 from client.cli.quotes import LiveTable
 from client.quotes import Board
+from tests.client.cli.answering import REFUSAL, answering
 from tests.client.cli.running import Result, installed_wslab, pipeline, wslab
 from tests.client.fake_gateway import UNAVAILABLE
 from tests.client.threaded import Gateway
@@ -129,6 +130,45 @@ def test_quotes_exits_2_without_symbols_or_with_symbols_and_list(
     args: list[str], message: str
 ) -> None:
     assert wslab("quotes", *args) == Result(ExitStatus.USAGE, "", message)
+
+
+def test_quotes_all_with_symbols_is_a_usage_error_rather_than_ignoring_them() -> None:
+    message = "wslab: --all takes no SYMBOL: it watches every symbol\n"
+    assert wslab("quotes", "--all", "ws://127.0.0.1:1", "MSFT") == Result(
+        ExitStatus.USAGE, "", message
+    )
+
+
+def test_a_url_that_is_not_one_is_named_as_typed_not_with_stocks_added() -> None:
+    message = "wslab: MSFT is not a valid WebSocket URL: the scheme must be ws or wss\n"
+    assert wslab("quotes", "MSFT", "AAPL") == Result(ExitStatus.USAGE, "", message)
+
+
+@pytest.fixture
+def refusing() -> Iterator[str]:
+    """A server refusing every path with 403, as the gateway does a path it does not serve."""
+    with answering(REFUSAL) as url:
+        yield url
+
+
+def test_a_refused_path_that_is_not_the_gateway_s_gets_a_hint_at_its_stocks(
+    refusing: str,
+) -> None:
+    result = wslab("quotes", "--no-proxy", f"{refusing}/chat", "MSFT")
+    assert result == Result(
+        ExitStatus.HANDSHAKE_FAILED,
+        "",
+        "wslab: server rejected the handshake with 403: the server refused the connection; "
+        f"wslab quotes tried {refusing}/chat/stocks: give it the gateway, such as {refusing}, "
+        f"for {refusing}/stocks\n",
+    )
+
+
+@pytest.mark.parametrize("path", ["", "/", "/stocks"])
+def test_a_refused_gateway_or_stocks_url_gets_no_hint(refusing: str, path: str) -> None:
+    result = wslab("quotes", "--no-proxy", "--list", f"{refusing}{path}")
+    message = "wslab: server rejected the handshake with 403: the server refused the connection\n"
+    assert result == Result(ExitStatus.HANDSHAKE_FAILED, "", message)
 
 
 def test_quotes_takes_all_or_list_not_both(capsys: pytest.CaptureFixture[str]) -> None:
