@@ -8,13 +8,20 @@ import re
 __all__ = ["format_message", "json_line", "parse_object", "shorten"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_OR_TAB = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def format_message(message: str | bytes) -> str:
-    """Render a message as one line: text with control characters escaped, binary as hex."""
+def format_message(message: str | bytes, *, escape_tabs: bool = False) -> str:
+    """Render a message as one line: text with control characters escaped, binary as hex.
+
+    Tabs are kept by default, so that tab-separated output of ``wslab connect`` can be cut
+    into fields; with ``escape_tabs`` they are escaped too, for text shown among other text
+    (a chat line), where a tab would move the cursor by a width the sender does not know.
+    """
     if isinstance(message, bytes):
         return f"[binary {len(message)} bytes] {message.hex()}"
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], message)
+    control = _CONTROL_OR_TAB if escape_tabs else _CONTROL
+    return control.sub(lambda match: repr(match.group())[1:-1], message)
 
 
 def shorten(line: str, width: int = 200) -> str:

@@ -9,7 +9,9 @@ every terminal in use understands.
 
 from __future__ import annotations
 
-__all__ = ["CLEAR_LINE", "LineEditor", "above_input", "input_line"]
+import unicodedata
+
+__all__ = ["CLEAR_LINE", "LineEditor", "above_input", "columns", "input_line"]
 
 CLEAR_LINE = "\r\x1b[K"
 
@@ -71,10 +73,37 @@ def _continue_escape(sequence: str) -> str:
     return "" if "@" <= last <= "~" else sequence
 
 
+def _char_columns(char: str) -> int:
+    """How many columns a terminal gives ``char``: 2 for wide (CJK, most emoji), 0 for a
+    combining mark or another character drawn over its neighbour, else 1."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` takes on one line."""
+    return sum(_char_columns(char) for char in text)
+
+
+def _tail(text: str, width: int) -> str:
+    """The longest end of ``text`` that fits in ``width`` columns."""
+    used = 0
+    for start in range(len(text) - 1, -1, -1):
+        used += _char_columns(text[start])
+        if used > width:
+            return text[start + 1 :]
+    return text
+
+
 def input_line(prompt: str, buffer: str, width: int) -> str:
-    """Redraw the bottom line: the prompt and the end of what is being typed that fits."""
-    room = max(width - len(prompt) - 1, 1)  # leave the last column free for the cursor
-    return CLEAR_LINE + prompt + buffer[-room:]
+    """Redraw the bottom line: the prompt and the end of what is being typed that fits.
+
+    What fits is counted in terminal columns, not characters: a line one column too wide
+    wraps, and clearing the bottom line would then leave the row above it on the screen.
+    """
+    room = max(width - columns(prompt) - 1, 1)  # leave the last column free for the cursor
+    return CLEAR_LINE + prompt + _tail(buffer, room)
 
 
 def above_input(line: str, prompt: str, buffer: str, width: int) -> str:

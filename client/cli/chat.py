@@ -4,6 +4,8 @@ Over each connection, :class:`ChatSession` sends what is typed and shows what ar
 the connection drops, :func:`client.cli.reconnect.stay_connected` opens a new one after a
 jittered, growing delay, resuming each room from its last seq. Standard input is a terminal
 (:class:`Terminal`: the input stays on the bottom line) or a pipe (one line, one message).
+Each line is sent once the server has answered the one before, as the room a line is said
+in may depend on it (``/join``); when the input ends, the answers still due are awaited.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ import codecs
 import contextlib
 import json
 import os
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..chat import ChatState, Note, NotInRoom, Quit, parse_line
+from ..chat import NAME_RULE, ChatState, Note, NotInRoom, Quit, is_valid_name, parse_line
 from ..chat import Command as ChatCommand
 from ..connection import Connection
 from ..display import format_message, json_line, parse_object
@@ -37,7 +38,11 @@ from .reconnect import (
 )
 from .terminal import cbreak, read_lines
 
-__all__ = ["COMMAND", "Options", "run"]
+__all__ = ["ANSWER_TIMEOUT", "COMMAND", "Options", "run"]
+
+#: Seconds to wait for the server to answer a message, before sending the next line (or
+#: closing, at the end of the input) without the answer.
+ANSWER_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,20 +51,44 @@ class Options:
     nick: str
     room: str
     json: bool
+    timestamps: bool
     no_reconnect: bool
     connection: ConnectionOptions
 
 
+def _name(kind: str) -> Callable[[str], str]:
+    """An argparse type taking a nickname or a room name as the chat does, or failing with
+    why: the chat would replace a bad nickname with a guest's, and a bad room with lobby."""
+
+    def name(value: str) -> str:
+        if not is_valid_name(value):
+            msg = f"{value!r} is not a {kind}: {kind}s are {NAME_RULE}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return name
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502")
-    parser.add_argument("--nick", required=True, metavar="NAME", help="your nickname")
     parser.add_argument(
-        "--room", default="lobby", help="the room to join first (default: %(default)s)"
+        "--nick", required=True, type=_name("nickname"), metavar="NAME", help="your nickname"
+    )
+    parser.add_argument(
+        "--room",
+        default="lobby",
+        type=_name("room name"),
+        help="the room to join first (default: %(default)s)",
     )
     parser.add_argument(
         "--json",
         action="store_true",
         help="print each message received as it came, one JSON object per line",
+    )
+    parser.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="show the time of each live message too, as history messages always do",
     )
     add_reconnect_option(parser)
     add_connection_options(parser)
@@ -67,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(options: Options, env: Environment) -> ExitStatus:
     """Talk in chat rooms; reconnect and resume when the connection drops."""
-    state = ChatState(options.nick, options.room)
+    state = ChatState(options.nick, timestamps=options.timestamps)
     ws = await open_resumed(state.resume(options.url, options.room), options.connection)
     if env.interactive:
         print(f"connected to {options.url}; /help lists commands, Ctrl-D quits", file=env.stderr)
@@ -161,7 +190,9 @@ class Terminal(Output):
         return f"{format_message(room)}> " if room is not None else "> "
 
     def _width(self) -> int:
-        return shutil.get_terminal_size().columns
+        """The terminal's width now, asked of the terminal itself: ``COLUMNS`` in the
+        environment, which shutil.get_terminal_size prefers, is often stale or inherited."""
+        return os.get_terminal_size(self.env.stdout.fileno()).columns
 
     def refresh(self) -> None:
         self.env.stdout.write(input_line(self._prompt(), self.editor.buffer, self._width()))
@@ -212,6 +243,7 @@ class ChatSession(Conversation):
         self.lines = lines
         self.output = output
         self.options = options
+        self.answered = asyncio.Event()  # set once nothing sent awaits an answer
 
     def resume(self) -> Resume:
         return self.state.resume(self.options.url, self.options.room)
@@ -223,6 +255,7 @@ class ChatSession(Conversation):
         receiver = asyncio.create_task(self._receive(ws, resumed=self.state.welcomed))
         try:
             while True:
+                await self._answers(receiver)
                 line = self.lines.next()
                 await asyncio.wait((receiver, line), return_when=asyncio.FIRST_COMPLETED)
                 if receiver.done():  # a pending line is sent on the next connection
@@ -253,27 +286,55 @@ class ChatSession(Conversation):
             self.output.note(f"! {exc}")
             return
         if message is not None:
+            self.state.expect(message)  # before sending: the answer may come at once
             await ws.send(json.dumps(message))
         self.state.apply(command)
         self.output.refresh()
 
+    async def _answers(self, receiver: asyncio.Task[Drop]) -> None:
+        """Wait until the server has answered every message sent, or the connection ends,
+        for ANSWER_TIMEOUT at most: then go on without the answers still due."""
+        if not self.state.awaited:
+            return
+        self.answered.clear()
+        answered = asyncio.ensure_future(self.answered.wait())
+        try:
+            done, _ = await asyncio.wait(
+                (receiver, answered), timeout=ANSWER_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            answered.cancel()
+        if not done:
+            self.state.awaited.clear()
+
     async def _receive(self, ws: Connection, *, resumed: bool) -> Drop:
         """Show what arrives until the connection closes; return how it dropped.
 
-        On a connection that resumes the conversation, ``nick_taken`` means that the gateway
-        has not yet seen the previous connection go: the chat sweeps such ghosts within
-        seconds (docs/BUS.md, "Chat state"), so this connection is closed and a later one
-        tries again.
+        ``nick_taken`` on the first connection means that someone else has the nickname:
+        the command ends, as the person has to choose another. On a connection that resumes
+        the conversation, it means that the gateway has not yet seen the previous
+        connection go: the chat sweeps such ghosts within seconds (docs/BUS.md, "Chat
+        state"), so this connection is closed and a later one tries again.
+
+        Raises:
+            CommandError: the nickname is taken.
         """
         with contextlib.suppress(ConnectionClosed):  # converse reports how it ended.
             async for message in ws:
                 text = message if isinstance(message, str) else format_message(message)
                 event = parse_object(text)
-                if resumed and event is not None and event.get("code") == "nick_taken":
+                taken = event is not None and event.get("code") == "nick_taken"
+                if taken and resumed:
                     await ws.close()
                     reason = f"{self.state.nick} is still taken by the connection that dropped"
                     return Drop(reason, failed=True, refused=True)
                 self.output.received(text, self.state.receive(text))
+                if taken:
+                    await ws.close()
+                    reason = f"the nickname {self.state.nick} is taken; choose another --nick"
+                    raise CommandError(ExitStatus.ERROR, reason)
+                if not self.state.awaited:
+                    self.answered.set()
         return Drop.of(await ws.wait_closed())
 
     async def quits_before(self, task: asyncio.Future[Any]) -> bool:
@@ -302,10 +363,12 @@ COMMAND = Command(
     description=(
         "Connect to URL/chat as NICK in ROOM. Typed lines are said in the current room; "
         "/join ROOM, /leave [ROOM], /rooms, /msg NICK TEXT and /quit (or Ctrl-D) are "
-        "commands. Events print as readable lines, or as received with --json. If the "
-        "connection drops, it reconnects and prints the messages missed. Exits 0 when "
-        "you quit: 1 connection failed (--no-reconnect), 2 usage, 3 cannot connect, "
-        "4 handshake failed, 5 timed out."
+        "commands. Events print as readable lines, or as received with --json. Each line "
+        "is sent once the server answered the one before; at the end of the input, the "
+        "answers still due are awaited (5 s at most). If the connection drops, it "
+        "reconnects and prints the messages missed. Exits 0 when you quit: 1 the nickname "
+        "is taken or the connection failed (--no-reconnect), 2 usage (a bad nickname or "
+        "room name too), 3 cannot connect, 4 handshake failed, 5 timed out."
     ),
     add_arguments=add_arguments,
     options=Options,
