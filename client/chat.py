@@ -362,8 +362,9 @@ def stamped(event: Mapping[str, object], line: str) -> str:
 
 
 def chat_url(base: str, nick: str, room: str, since: int | None = None) -> str:
-    """The URL of the gateway's ``/chat`` for this nick and room, resuming after ``since``."""
-    query: dict[str, object] = {"nick": nick, "room": room}
+    """The URL of the gateway's ``/chat`` for this nick (none: a token's) and room, resuming
+    after ``since``."""
+    query: dict[str, object] = {"nick": nick, "room": room} if nick else {"room": room}
     if since is not None:
         query["since"] = since
     return service_url(base, "/chat", urllib.parse.urlencode(query))

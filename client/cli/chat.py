@@ -48,7 +48,7 @@ ANSWER_TIMEOUT = 5.0
 @dataclass(frozen=True, kw_only=True)
 class Options:
     url: str
-    nick: str
+    nick: str | None
     room: str
     json: bool
     timestamps: bool
@@ -72,7 +72,10 @@ def _name(kind: str) -> Callable[[str], str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="the gateway, ws:// or wss://, e.g. ws://localhost:4502")
     parser.add_argument(
-        "--nick", required=True, type=_name("nickname"), metavar="NAME", help="your nickname"
+        "--nick",
+        type=_name("nickname"),
+        metavar="NAME",
+        help="your nickname; required, unless a token (--token) names you",
     )
     parser.add_argument(
         "--room",
@@ -96,7 +99,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(options: Options, env: Environment) -> ExitStatus:
     """Talk in chat rooms; reconnect and resume when the connection drops."""
-    state = ChatState(options.nick, timestamps=options.timestamps)
+    if options.nick is None and options.connection.token is None:
+        raise CommandError(ExitStatus.USAGE, "--nick is required, unless --token names you")
+    # With a token, its subject is the nickname: the welcome says it.
+    state = ChatState(options.nick or "", timestamps=options.timestamps)
     ws = await open_resumed(state.resume(options.url, options.room), options.connection)
     if env.interactive:
         print(f"connected to {options.url}; /help lists commands, Ctrl-D quits", file=env.stderr)

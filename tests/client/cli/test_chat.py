@@ -285,13 +285,6 @@ def test_chat_exits_3_when_it_cannot_connect_at_first() -> None:
     assert result.stderr.startswith("wslab: cannot connect to ws://127.0.0.1:1/chat?nick=erin&")
 
 
-def test_chat_needs_a_nick(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["chat", "ws://localhost:4502"])
-    assert info.value.code == ExitStatus.USAGE
-    assert "the following arguments are required: --nick" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     ("option", "value", "error"),
     [
@@ -308,6 +301,18 @@ def test_chat_refuses_a_bad_nick_or_room_before_connecting_with_status_2(
         main(args)
     assert info.value.code == ExitStatus.USAGE
     assert f"wslab chat: error: {error}" in capsys.readouterr().err
+
+
+def test_chat_needs_a_nick_unless_a_token_names_its_user(gateway: Gateway) -> None:
+    refused = wslab("chat", gateway.url)
+    assert refused == Result(
+        ExitStatus.USAGE, "", "wslab: --nick is required, unless --token names you\n"
+    )
+    # The token's subject is the nickname: the URL asks for none, and the welcome says it.
+    result = wslab("chat", gateway.url, "--token", "a.b.c", "--no-proxy", stdin="hi\n")
+    assert result.status == ExitStatus.SUCCESS
+    assert "nick" not in gateway.fake.queries[-1]
+    assert "[lobby] <guest-0001> hi" in result.stdout.splitlines()
 
 
 def test_chat_refuses_to_join_a_bad_room_and_stays_in_the_current_one(gateway: Gateway) -> None:
