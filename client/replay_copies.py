@@ -1,30 +1,28 @@
 """Many copies of a session at once, for ``wslab replay --copies``.
 
-:func:`rename` gives a copy of a session nicknames and rooms of its own, so that copies
+:func:`copy_of` gives a copy of a session nicknames and rooms of its own, so that copies
 played together never meet on the server; :func:`play_copies` plays copies, so many at a
 time; :func:`summarise` turns how they went into a :class:`Summary`: how many passed, the
 failures grouped by step and problem, and how long each expectation took to be met.
 Playing one copy is :func:`client.replay.play`'s business.
 
 What a copy renames, and why only that (docs/SESSIONS.md, "Copies"): the chat keeps
-nicknames unique in a room, and a room is shared by whoever joins it. A session names them
-in its connections' query (``/chat?nick=alice&room=dev``) and in the rooms it joins
-(``{"type": "join", "room": "dev"}``). Copy ``k`` of a run adds the same suffix,
-``-RUN-k``, to each of those names wherever they stand for a nickname or a room: in the
-query, and under the keys of :data:`NAME_KEYS` in the JSON objects the session sends and
-expects. Anything else (text said, a room the session never names such as the ``lobby``
-a connection without ``room=`` lands in) stays as it is, the same for every copy.
+nicknames unique, and a room is shared by whoever joins it. A copy is the session
+:func:`client.session.templated`, each nickname and room it names given the ``{run}``
+template, then :func:`client.session.with_run` with a value of its own, ``RUN-k`` for
+copy ``k`` of a run: ``alice`` and ``alice-{run}`` both become ``alice-RUN-k``, wherever
+they stand for a nickname or a room. Anything else (text said, a room the session never
+names such as the ``lobby`` a connection without ``room=`` lands in) stays as it is, but
+for a ``{run}`` in it, as in any replay.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
-import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .bench import Histogram
 from .display import format_message, shorten
@@ -37,31 +35,20 @@ from .replay import (
     describe_step,
     play,
 )
-from .session import Action, Expect, JSONValue, Send, Session, SessionError, Step
+from .session import Send, Session, Step, templated, with_run
 
 __all__ = [
-    "NAME_KEYS",
     "FailureGroup",
     "Outcome",
     "Summary",
     "Unopened",
-    "copy_suffix",
-    "names",
+    "copy_of",
+    "copy_run",
     "new_run",
     "play_copies",
-    "rename",
     "summarise",
 ]
 
-#: Query parameters of a connection's path that name a nickname or a room
-#: (docs/MESSAGES.md, "Chat").
-NAME_PARAMETERS = frozenset({"nick", "room"})
-#: Keys of JSON objects whose string values (or, for ``members``, whose list's strings)
-#: are nicknames or rooms, in the chat's messages (docs/MESSAGES.md, "Chat").
-NAME_KEYS = frozenset({"nick", "room", "from", "to", "members"})
-#: The longest nickname or room name the chat accepts (docs/MESSAGES.md): a longer nick
-#: would silently become a guest name, and every expectation naming it would fail.
-MAX_NAME = 32
 #: Percentiles of the step latencies reported, as fractions.
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
@@ -72,49 +59,19 @@ def new_run() -> str:
     return secrets.token_hex(2)
 
 
-def copy_suffix(run: str, number: int) -> str:
-    """What copy ``number`` (from 1) of ``run`` adds to each name: ``-RUN-NUMBER``."""
-    return f"-{run}-{number}"
+def copy_run(run: str, number: int) -> str:
+    """What ``{run}`` becomes in copy ``number`` (from 1) of ``run``: ``RUN-NUMBER``."""
+    return f"{run}-{number}"
 
 
-def names(session: Session) -> frozenset[str]:
-    """The nicknames and rooms ``session`` names: the values of its connections' ``nick``
-    and ``room`` query parameters, and the rooms of the ``join`` messages it sends."""
-    found: set[str] = set()
-    for path in session.connections.values():
-        found.update(value for _, value in _parameters(path) if value is not None)
-    for step in session.steps:
-        if isinstance(step.action, Send):
-            message = _json_object(step.action.text)
-            if message is not None and message.get("type") == "join":
-                room = message.get("room")
-                if isinstance(room, str):
-                    found.add(room)
-    return frozenset(found)
-
-
-def rename(session: Session, suffix: str) -> Session:
-    """``session`` with ``suffix`` added to each of its :func:`names` wherever one stands
-    for a nickname or a room: in its connections' ``nick`` and ``room`` parameters, and
-    under :data:`NAME_KEYS` in what it sends (JSON objects, as objects or as text) and
-    expects. Sends and expectations change alike, so that what a copy expects is what it
-    sent. Other text is left as it is.
+def copy_of(session: Session, run: str, number: int) -> Session:
+    """Copy ``number`` of ``session`` in ``run``: its nicknames and rooms, and any
+    ``{run}``, made its own (``alice`` becomes ``alice-RUN-NUMBER``).
 
     Raises:
-        SessionError: a name with the suffix is longer than :data:`MAX_NAME`.
+        SessionError: a name of the copy is longer than the chat allows.
     """
-    new = {name: name + suffix for name in names(session)}
-    too_long = sorted(name for name in new.values() if len(name) > MAX_NAME)
-    if too_long:
-        raise SessionError(
-            f"{session.source}: {too_long[0]!r} is too long: a copy's nicknames and rooms "
-            f"have at most {MAX_NAME} characters, suffix ({len(suffix)}) included"
-        )
-    return replace(
-        session,
-        connections={conn: _rename_path(path, new) for conn, path in session.connections.items()},
-        steps=tuple(replace(step, action=_rename_action(step, new)) for step in session.steps),
-    )
+    return with_run(templated(session), copy_run(run, number))
 
 
 @dataclass(frozen=True)
@@ -153,7 +110,7 @@ async def play_copies(
     timeout: float = 5.0,
     done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Play ``copies`` copies of ``session``, renamed for ``run`` (:func:`rename`), at most
+    """Play ``copies`` copies of ``session``, renamed for ``run`` (:func:`copy_of`), at most
     ``concurrency`` at once; return how each went, in copy order.
 
     Each copy is :func:`client.replay.play`'d with ``speed`` and ``timeout``. When opening
@@ -170,7 +127,7 @@ async def play_copies(
             raise _CannotOpen(name, exc) from None
 
     async def play_copy(number: int) -> Outcome:
-        copy = rename(session, copy_suffix(run, number))
+        copy = copy_of(session, run, number)
         async with semaphore:
             outcome: Outcome
             try:
@@ -332,7 +289,8 @@ class Summary:
 def summarise(session: Session, outcomes: Sequence[Outcome], seconds: float, run: str) -> Summary:
     """Summarise ``outcomes``, those of copies 1, 2... of ``session`` in ``run``, played in
     ``seconds``: the copies that failed alike grouped, and the step latencies."""
-    suffixes = re.compile(re.escape(f"-{run}-") + "[0-9]+")  # what copy_suffix adds
+    # What copy_run gives, and the dash before it as templated adds it.
+    suffixes = re.compile(f"-?{re.escape(run)}-[0-9]+")
     groups: dict[tuple[int, str, str], list[tuple[int, Outcome]]] = {}
     latencies = {
         step.number: Histogram() for step in session.steps if not isinstance(step.action, Send)
@@ -375,70 +333,6 @@ def summarise(session: Session, outcomes: Sequence[Outcome], seconds: float, run
             if step.number in latencies and latencies[step.number].count
         ),
     )
-
-
-def _parameters(path: str) -> list[tuple[str, str | None]]:
-    """The query of ``path`` as (part, name) pairs: each part as written, and its value,
-    decoded, if its key is one of :data:`NAME_PARAMETERS`, else None."""
-    _, mark, query = path.partition("?")
-    if not mark:
-        return []
-    parameters: list[tuple[str, str | None]] = []
-    for part in query.split("&"):
-        key, equals, value = part.partition("=")
-        named = bool(equals) and urllib.parse.unquote_plus(key) in NAME_PARAMETERS
-        parameters.append((part, urllib.parse.unquote_plus(value) if named else None))
-    return parameters
-
-
-def _rename_path(path: str, new: Mapping[str, str]) -> str:
-    route, mark, _ = path.partition("?")
-    if not mark:
-        return path
-    parts = []
-    for part, value in _parameters(path):
-        if value is None or value not in new:
-            parts.append(part)
-        else:
-            key = part.partition("=")[0]
-            parts.append(f"{key}={urllib.parse.quote(new[value], safe='')}")
-    return f"{route}?{'&'.join(parts)}"
-
-
-def _rename_action(step: Step, new: Mapping[str, str]) -> Action:
-    action = step.action
-    if isinstance(action, Send):
-        message = _json_object(action.text)
-        if message is None:
-            return action
-        renamed = _renamed(message, new)
-        # Text written by hand or recorded keeps its spacing unless a name changed.
-        return action if renamed == message else Send(json.dumps(renamed, ensure_ascii=False))
-    if isinstance(action, Expect):
-        pattern = _renamed(action.pattern, new)
-        assert isinstance(pattern, dict)
-        return Expect(pattern)
-    return action  # expect_text: text, not a message naming anyone
-
-
-def _renamed(value: JSONValue, new: Mapping[str, str], named: bool = False) -> JSONValue:
-    """``value`` with the names in ``new`` renamed where they stand for a name: a string
-    under one of :data:`NAME_KEYS` (``named``), or in a list under one."""
-    if isinstance(value, dict):
-        return {key: _renamed(item, new, key in NAME_KEYS) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_renamed(item, new, named) for item in value]
-    if named and isinstance(value, str):
-        return new.get(value, value)
-    return value
-
-
-def _json_object(text: str) -> dict[str, JSONValue] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 class _CannotOpen(Exception):

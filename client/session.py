@@ -2,8 +2,11 @@
 
 docs/SESSIONS.md describes the format. This module reads a file into a :class:`Session`,
 with an error naming the file and the step when it does not follow the format, and decides
-whether a received message meets a step's expectation (:func:`matches`). It opens no
-connection and keeps no time: the player, :mod:`client.replay`, does both.
+whether a received message meets a step's expectation (:func:`matches`). It also gives a
+session names unique to a replay: :func:`with_run` fills in its ``{run}`` template, and
+:func:`templated` puts the template into the nicknames and rooms it names (:func:`names`),
+for the copies of ``wslab replay --copies`` and for recordings (:class:`Recorder`). It
+opens no connection and keeps no time: the player, :mod:`client.replay`, does both.
 """
 
 from __future__ import annotations
@@ -11,11 +14,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeAlias
 
 __all__ = [
+    "MAX_NAME",
+    "NAME_KEYS",
+    "RUN",
     "Action",
     "Expect",
     "ExpectText",
@@ -27,7 +35,11 @@ __all__ = [
     "Step",
     "load_session",
     "matches",
+    "names",
     "parse_session",
+    "rename",
+    "templated",
+    "with_run",
 ]
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -305,18 +317,183 @@ def _seconds(value: object) -> float | None:
     return float(value)
 
 
-#: Keys left out of recorded expectations: they differ on every run (docs/MESSAGES.md).
-UNRECORDED_KEYS = frozenset({"seq", "ts"})
+#: The template a session may put in its paths and messages: each replay replaces it with
+#: a value of its own (:func:`with_run`), so that nicknames and rooms such as
+#: ``alice-{run}`` are new on every replay and in every copy.
+RUN = "{run}"
+#: Query parameters of a connection's path that name a nickname or a room
+#: (docs/MESSAGES.md, "Chat").
+NAME_PARAMETERS = frozenset({"nick", "room"})
+#: Keys of JSON objects whose string values (or, for ``members``, whose list's strings)
+#: are nicknames or rooms, in the chat's messages (docs/MESSAGES.md, "Chat").
+NAME_KEYS = frozenset({"nick", "room", "from", "to", "members"})
+#: The longest nickname or room name the chat accepts (docs/MESSAGES.md): a longer nick
+#: would silently become a guest name, and every expectation naming it would fail.
+MAX_NAME = 32
+
+
+def names(session: Session) -> frozenset[str]:
+    """The nicknames and rooms ``session`` names: the values of its connections' ``nick``
+    and ``room`` query parameters, and the rooms of the ``join`` messages it sends."""
+    found: set[str] = set()
+    for path in session.connections.values():
+        found.update(value for _, value in _parameters(path) if value is not None)
+    for step in session.steps:
+        if isinstance(step.action, Send):
+            message = _json_object(step.action.text)
+            if message is not None and message.get("type") == "join":
+                room = message.get("room")
+                if isinstance(room, str):
+                    found.add(room)
+    return frozenset(found)
+
+
+def rename(session: Session, new: Mapping[str, str]) -> Session:
+    """``session`` with each of its :func:`names` that is a key of ``new`` renamed wherever
+    it stands for a nickname or a room: in its connections' ``nick`` and ``room``
+    parameters, and under :data:`NAME_KEYS` in what it sends (JSON objects, as objects or
+    as text) and expects. Sends and expectations change alike, so that what a session
+    expects is still what it sent. Other text is left as it is."""
+    return replace(
+        session,
+        connections={conn: _rename_path(path, new) for conn, path in session.connections.items()},
+        steps=tuple(replace(step, action=_rename_action(step, new)) for step in session.steps),
+    )
+
+
+def templated(session: Session) -> Session:
+    """``session`` with ``-{run}`` added to each of its :func:`names` that has no
+    :data:`RUN` yet, so that :func:`with_run` makes every name it gives unique."""
+    return rename(session, {name: f"{name}-{RUN}" for name in names(session) if RUN not in name})
+
+
+def with_run(session: Session, run: str) -> Session:
+    """``session`` with each :data:`RUN` replaced by ``run``: in its connections' paths, in
+    what it sends, and in every string of what it expects, however deep.
+
+    Raises:
+        SessionError: a name with ``run`` filled in is longer than :data:`MAX_NAME`.
+    """
+    too_long = sorted(
+        filled
+        for name in names(session)
+        if RUN in name and len(filled := name.replace(RUN, run)) > MAX_NAME
+    )
+    if too_long:
+        raise SessionError(
+            f"{session.source}: {too_long[0]!r} is too long: nicknames and rooms have at most "
+            f"{MAX_NAME} characters, {RUN} ({run!r} here) included"
+        )
+    return replace(
+        session,
+        connections={conn: path.replace(RUN, run) for conn, path in session.connections.items()},
+        steps=tuple(replace(step, action=_fill_run(step.action, run)) for step in session.steps),
+    )
+
+
+def _fill_run(action: Action, run: str) -> Action:
+    if isinstance(action, Send):
+        return Send(action.text.replace(RUN, run))
+    if isinstance(action, ExpectText):
+        return ExpectText(action.text.replace(RUN, run))
+    pattern = _strings(action.pattern, lambda text, _: text.replace(RUN, run))
+    assert isinstance(pattern, dict)
+    return Expect(pattern)
+
+
+def _rename_action(step: Step, new: Mapping[str, str]) -> Action:
+    action = step.action
+    if isinstance(action, Send):
+        message = _json_object(action.text)
+        if message is None:
+            return action
+        renamed = _renamed(message, new)
+        # Text written by hand or recorded keeps its spacing unless a name changed.
+        return action if renamed == message else Send(json.dumps(renamed, ensure_ascii=False))
+    if isinstance(action, Expect):
+        pattern = _renamed(action.pattern, new)
+        assert isinstance(pattern, dict)
+        return Expect(pattern)
+    return action  # expect_text: text, not a message naming anyone
+
+
+def _renamed(value: JSONValue, new: Mapping[str, str]) -> JSONValue:
+    """``value`` with the names in ``new`` renamed where they stand for a name: a string
+    under one of :data:`NAME_KEYS`, or in a list under one."""
+    return _strings(value, lambda text, named: new.get(text, text) if named else text)
+
+
+def _strings(
+    value: JSONValue, change: Callable[[str, bool], str], named: bool = False
+) -> JSONValue:
+    """``value`` with each string, however deep, replaced by ``change(string, named)``:
+    ``named`` tells whether it stands under one of :data:`NAME_KEYS`."""
+    if isinstance(value, dict):
+        return {key: _strings(item, change, key in NAME_KEYS) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strings(item, change, named) for item in value]
+    if isinstance(value, str):
+        return change(value, named)
+    return value
+
+
+def _parameters(path: str) -> list[tuple[str, str | None]]:
+    """The query of ``path`` as (part, name) pairs: each part as written, and its value,
+    decoded, if its key is one of :data:`NAME_PARAMETERS`, else None."""
+    _, mark, query = path.partition("?")
+    if not mark:
+        return []
+    parameters: list[tuple[str, str | None]] = []
+    for part in query.split("&"):
+        key, equals, value = part.partition("=")
+        named = bool(equals) and urllib.parse.unquote_plus(key) in NAME_PARAMETERS
+        parameters.append((part, urllib.parse.unquote_plus(value) if named else None))
+    return parameters
+
+
+def _rename_path(path: str, new: Mapping[str, str]) -> str:
+    route, mark, _ = path.partition("?")
+    if not mark:
+        return path
+    parts = []
+    for part, value in _parameters(path):
+        if value is None or value not in new:
+            parts.append(part)
+        else:
+            key = part.partition("=")[0]
+            parts.append(f"{key}={urllib.parse.quote(new[value], safe='{}')}")
+    return f"{route}?{'&'.join(parts)}"
+
+
+def _json_object(text: str) -> dict[str, JSONValue] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+#: Keys left out of recorded expectations, however deep: they differ on every run
+#: (docs/MESSAGES.md): events are numbered and dated, quotes move.
+UNRECORDED_KEYS = frozenset({"seq", "ts", "price", "change", "change_pct"})
+#: For messages of these types, the key left out of recorded expectations: what it holds
+#: depends on who else is or was on the server, not on the session.
+UNRECORDED_LISTS = {"history": "events", "members": "members", "rooms": "rooms"}
 
 
 @dataclass
 class Recorder:
-    """Writes one connection's traffic as a session, for ``wslab connect --record``.
+    """Writes one connection's traffic as a session, for ``wslab connect --record``, that
+    replays on any run (docs/SESSIONS.md, "Recording").
 
     What was sent becomes ``send`` steps with their times; what was received becomes
-    ``expect`` steps (JSON objects, less :data:`UNRECORDED_KEYS` at any depth, as in the
-    events of a history) or ``expect_text`` steps (other text). Binary messages cannot be
-    written and are left out.
+    ``expect`` steps (JSON objects, less what differs from run to run: see
+    :data:`UNRECORDED_KEYS` and :data:`UNRECORDED_LISTS`) or ``expect_text`` steps (other
+    text). Binary messages cannot be written and are left out, and so is the connection's
+    own ``join``: it arrives live or only in the ``history`` that follows, depending on
+    how fast the gateway subscribes to the room. The session is :func:`templated`, so that
+    each replay has nicknames and rooms of its own; a connection without ``nick=`` asks
+    for the nickname its ``welcome`` gave, which the chat would otherwise pick anew.
 
     Attributes:
         resource: the connection's path and query, such as ``/chat?nick=alice``.
@@ -324,6 +501,7 @@ class Recorder:
 
     resource: str
     steps: list[dict[str, JSONValue]] = field(default_factory=list)
+    nick: str | None = None  # the connection's own, as its welcome said
 
     def sent(self, at: float, text: str) -> None:
         """Note that ``text`` was sent ``at`` seconds after the connection opened."""
@@ -333,25 +511,63 @@ class Recorder:
         """Note that ``message`` arrived."""
         if isinstance(message, bytes):
             return
-        try:
-            value = json.loads(message)
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            self.steps.append({"expect": _recorded(value)})
-        else:
+        value = _json_object(message)
+        if value is None:
             self.steps.append({"expect_text": message})
+            return
+        kind, nick = value.get("type"), value.get("nick")
+        if kind == "welcome" and isinstance(nick, str) and self.nick is None:
+            self.nick = nick
+        if kind == "join" and nick is not None and nick == self.nick:
+            return
+        left_out = UNRECORDED_LISTS.get(kind) if isinstance(kind, str) else None
+        self.steps.append(
+            {"expect": _recorded({key: item for key, item in value.items() if key != left_out})}
+        )
 
     def to_json(self, name: str) -> str:
         """The session file's text: one step per line."""
-        steps = ",\n".join(f"    {json.dumps(step, ensure_ascii=False)}" for step in self.steps)
+        session = templated(
+            parse_session(
+                {"name": name, "connections": {"client": self._path()}, "steps": self.steps},
+                source=name,
+            )
+        )
+        steps = ",\n".join(
+            f"    {json.dumps(_step_json(step), ensure_ascii=False)}" for step in session.steps
+        )
         return (
             "{\n"
             f'  "name": {json.dumps(name, ensure_ascii=False)},\n'
-            f'  "connections": {json.dumps({"client": self.resource}, ensure_ascii=False)},\n'
+            f'  "connections": {json.dumps(session.connections, ensure_ascii=False)},\n'
             f'  "steps": [\n{steps}\n  ]\n'
             "}\n"
         ).replace("[\n\n  ]", "[]")
+
+    def _path(self) -> str:
+        """The resource, with the nickname the chat picked if it asked for none, and
+        without a ``token``: a secret has no place in a file, and it would expire."""
+        route, _, query = self.resource.partition("?")
+        pairs = [
+            (key, value)
+            for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True)
+            if key != "token"
+        ]
+        if self.nick is not None and all(key != "nick" for key, _ in pairs):
+            pairs.append(("nick", self.nick))
+        query = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
+        return f"{route}?{query}" if query else route
+
+
+def _step_json(step: Step) -> dict[str, JSONValue]:
+    """A recorded step as its file has it: the connection is the only one, so left out."""
+    action = step.action
+    at: dict[str, JSONValue] = {} if step.at is None else {"at": step.at}
+    if isinstance(action, Send):
+        return at | {"send": action.text}
+    if isinstance(action, Expect):
+        return at | {"expect": action.pattern}
+    return at | {"expect_text": action.text}
 
 
 def _recorded(value: JSONValue) -> JSONValue:

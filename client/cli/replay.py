@@ -20,8 +20,8 @@ from wsdraft import InvalidURI, parse_uri
 from ..connection import Connection
 from ..display import format_message
 from ..replay import Opener, format_result, join_url, play
-from ..replay_copies import Outcome, Unopened, copy_suffix, new_run, play_copies, rename, summarise
-from ..session import Session, SessionError, load_session
+from ..replay_copies import Outcome, Unopened, copy_of, new_run, play_copies, summarise
+from ..session import Session, SessionError, load_session, with_run
 from .base import Command, CommandError, Environment, ExitStatus
 from .options import (
     ConnectionOptions,
@@ -105,8 +105,9 @@ async def run(options: Options, env: Environment) -> ExitStatus:
 
 
 async def _play_once(sessions: list[Session], options: Options, env: Environment) -> ExitStatus:
+    runs = [_played(session, new_run()) for session in sessions]
     status = ExitStatus.SUCCESS
-    for session in sessions:
+    for session in runs:
         opener = _opener(options.connection, session)
         result = await play(
             session, options.url, opener, speed=options.speed, timeout=options.timeout
@@ -125,11 +126,8 @@ async def _play_copies(sessions: list[Session], options: Options, env: Environme
     the status of the first that could not, as ``wslab connect`` would; else 0.
     """
     run_id = new_run()
-    for session in sessions:  # Names too long for the suffix stop the run before it plays.
-        try:
-            rename(session, copy_suffix(run_id, options.copies))
-        except SessionError as exc:
-            raise CommandError(ExitStatus.USAGE, str(exc)) from None
+    for session in sessions:  # Names too long for the last copy stop the run before it plays.
+        _played(session, run_id, copy=options.copies)
     failed_step = False
     unopened: ExitStatus | None = None
     loop = asyncio.get_running_loop()
@@ -179,6 +177,15 @@ def _progress(stream: TextIO, session: Session, copies: int) -> Callable[[Outcom
         stream.flush()
 
     return show
+
+
+def _played(session: Session, run: str, *, copy: int | None = None) -> Session:
+    """``session`` as played in ``run``: once, or as its copy number ``copy``. A name too
+    long once filled in is a usage error, raised before anything plays."""
+    try:
+        return with_run(session, run) if copy is None else copy_of(session, run, copy)
+    except SessionError as exc:
+        raise CommandError(ExitStatus.USAGE, str(exc)) from None
 
 
 def _load_session(path: str, url: str) -> Session:

@@ -14,7 +14,10 @@ from client.session import (
     Step,
     load_session,
     matches,
+    names,
     parse_session,
+    templated,
+    with_run,
 )
 
 SESSIONS = Path(__file__).parents[2] / "sessions"
@@ -129,11 +132,14 @@ def test_the_sample_sessions_load(name: str) -> None:
     assert session.steps
 
 
-def test_the_chat_sample_has_two_people_saying_hello_both_ways() -> None:
+def test_the_chat_sample_has_two_people_with_nicknames_new_on_each_run_saying_hello_both_ways() -> (
+    None
+):
     session = load_session(SESSIONS / "chat.json")
-    assert session.connections == {"alice": "/chat?nick=alice", "bob": "/chat?nick=bob"}
+    assert session.connections == {"alice": "/chat?nick=alice-{run}", "bob": "/chat?nick=bob-{run}"}
     sent = [(step.conn, step.action) for step in session.steps if isinstance(step.action, Send)]
     assert sent == [
+        ("bob", Send("bob is here")),
         ("alice", Send("hello bob")),
         ("bob", Send('{"type": "say", "text": "hi alice"}')),
     ]
@@ -269,3 +275,61 @@ def test_a_missing_session_file_is_refused_with_its_name(tmp_path: Path) -> None
     with pytest.raises(SessionError) as info:
         load_session(path)
     assert str(info.value) == f"{path}: cannot read it: No such file or directory"
+
+
+def test_a_run_fills_in_the_template_in_paths_and_messages_at_every_depth() -> None:
+    session = parse_session(
+        {
+            "connections": {"a": "/chat?nick=a-{run}&room={run}x", "b": "/stocks"},
+            "steps": [
+                {"conn": "a", "send": "hello {run}"},
+                {"conn": "a", "send": {"type": "join", "room": "dev-{run}"}},
+                {"conn": "a", "expect": {"members": ["a-{run}"], "e": [{"t": "{run}{run}"}]}},
+                {"conn": "b", "expect_text": "{run}"},
+            ],
+        },
+        source="run.json",
+    )
+    run = with_run(session, "ab12")
+    assert run.connections == {"a": "/chat?nick=a-ab12&room=ab12x", "b": "/stocks"}
+    assert [step.action for step in run.steps] == [
+        Send("hello ab12"),
+        Send('{"type": "join", "room": "dev-ab12"}'),
+        Expect({"members": ["a-ab12"], "e": [{"t": "ab12ab12"}]}),
+        ExpectText("ab12"),
+    ]
+    assert with_run(run, "cd34") == run
+
+
+def test_a_name_too_long_once_the_run_is_filled_in_is_refused() -> None:
+    nick = "n" * 28
+    session = parse_session(
+        {"connections": {"c": f"/chat?nick={nick}-{{run}}&room={'r' * 40}"}, "steps": []},
+        source="long.json",
+    )
+    assert with_run(session, "ab1").connections == {"c": f"/chat?nick={nick}-ab1&room={'r' * 40}"}
+    with pytest.raises(SessionError) as info:
+        with_run(session, "ab12")
+    assert str(info.value) == (
+        f"long.json: '{nick}-ab12' is too long: nicknames and rooms have at most 32 characters, "
+        "{run} ('ab12' here) included"
+    )
+
+
+def test_the_names_of_a_session_are_its_nicks_and_rooms_in_paths_and_the_rooms_it_joins() -> None:
+    session = parse_session(
+        {
+            "connections": {"a": "/chat?nick=alice&room=dev&since=0", "b": "/chat?nick=b-{run}"},
+            "steps": [
+                {"conn": "a", "send": {"type": "join", "room": "ops"}},
+                {"conn": "a", "send": {"type": "say", "room": "lobby", "text": "hi"}},
+                {"conn": "b", "expect": {"type": "join", "room": "elsewhere"}},
+            ],
+        },
+        source="names.json",
+    )
+    assert names(session) == {"alice", "dev", "ops", "b-{run}"}
+    assert templated(session).connections == {
+        "a": "/chat?nick=alice-{run}&room=dev-{run}&since=0",
+        "b": "/chat?nick=b-{run}",
+    }

@@ -68,15 +68,13 @@ async def wslab(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_wslab_replays_the_quotes_session_over_wss_trusting_the_local_ca(
+async def test_wslab_replays_the_sample_sessions_over_wss_trusting_the_local_ca(
     tls_stack: TLSStack,
 ) -> None:
-    # Not sessions/chat.json: it expects each member's own join live, which a loaded machine
-    # can deliver in the history instead (docs/MESSAGES.md); that is issue 13's to fix.
     (host, port), ca = tls_stack
     status, out, err = await wslab(
         "replay",
-        *["sessions/quotes.json", "--url", f"wss://{host}:{port}"],
+        *["sessions/chat.json", "sessions/quotes.json", "--url", f"wss://{host}:{port}"],
         # Each expectation may wait a third of the whole: a hang shows which one.
         *["--cacert", str(ca), "--no-proxy", "--timeout", str(HANG / 3)],
     )

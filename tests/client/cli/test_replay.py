@@ -50,7 +50,7 @@ def test_replay_exits_0_with_one_pass_line_per_session_when_every_expectation_is
     assert (result.status, result.stderr) == (ExitStatus.SUCCESS, "")
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert re.fullmatch(r"PASS  two people chatting  6/6 steps  \d+\.\d\d s", lines[0])
+    assert re.fullmatch(r"PASS  two people chatting  7/7 steps  \d+\.\d\d s", lines[0])
     assert re.fullmatch(r"PASS  stock quotes  4/4 steps  \d+\.\d\d s", lines[1])
 
 
@@ -112,7 +112,7 @@ def test_replay_plays_every_session_and_exits_1_if_any_failed(url: str, tmp_path
 def test_replay_takes_speed_0_on_the_command_line(url: str) -> None:
     result = replay(str(SESSIONS / "chat.json"), "--url", url, "--speed", "0")
     assert result.status == ExitStatus.SUCCESS
-    assert result.stdout.startswith("PASS  two people chatting  6/6 steps  ")
+    assert result.stdout.startswith("PASS  two people chatting  7/7 steps  ")
 
 
 def test_replay_refuses_a_bad_session_file_with_exit_2_before_playing_anything(
@@ -204,23 +204,38 @@ def test_a_session_recorded_with_connect_record_replays_against_the_same_server(
     path = tmp_path / "recorded.json"
     recorded = wslab("connect", "--record", str(path), f"{url}/chat?nick=rec", stdin="hello\n")
     assert recorded.status == ExitStatus.SUCCESS
-    actions = [step.action for step in load_session(path).steps]
+    session = load_session(path)
+    assert session.connections == {"client": "/chat?nick=rec-{run}"}
+    actions = [step.action for step in session.steps]
     assert [action for action in actions if isinstance(action, Send)] == [Send("hello")]
     assert [action for action in actions if isinstance(action, Expect)] == [
-        Expect({"type": "welcome", "nick": "rec", "room": "lobby"}),
-        Expect({"type": "join", "room": "lobby", "nick": "rec"}),
-        Expect({"type": "message", "room": "lobby", "nick": "rec", "text": "hello"}),
+        Expect({"type": "welcome", "nick": "rec-{run}", "room": "lobby"}),
+        Expect({"type": "message", "room": "lobby", "nick": "rec-{run}", "text": "hello"}),
     ]
     replayed = replay(str(path), "--url", url)
     assert replayed.status == ExitStatus.SUCCESS, replayed.stdout
-    assert replayed.stdout.startswith("PASS  recorded  4/4 steps  ")
+    assert replayed.stdout.startswith("PASS  recorded  3/3 steps  ")
+
+
+def test_each_replay_fills_in_run_with_a_value_of_its_own_so_names_on_the_server_do_not_matter(
+    gateway: Gateway,
+) -> None:
+    gateway.call(lambda: gateway.fake.ghosts.update({"alice": 2, "bob": 2}))  # already on it
+    for _ in range(2):
+        result = replay(str(SESSIONS / "chat.json"), "--url", gateway.url, "--speed", "0")
+        assert (result.status, result.stderr) == (ExitStatus.SUCCESS, ""), result.stdout
+    nicks = [query["nick"][0] for query in gateway.call(lambda: gateway.fake.queries)]
+    named = [re.fullmatch(r"(alice|bob)-([0-9a-f]{4})", nick) for nick in nicks]
+    assert all(named), nicks
+    runs = [match.group(2) for match in named if match]
+    assert runs[0] == runs[1] != runs[2] == runs[3]
 
 
 CHAT_LATENCIES = [
     r"      latency ms      copies     p50     p90     p99     max",
     *(
         rf"      step {step}( +)20( +\d+\.\d){{4}}"
-        for step in ("1 \\(alice\\)", "2 \\(bob\\)", "4 \\(bob\\)", "6 \\(alice\\)")
+        for step in ("2 \\(bob\\)", "4 \\(bob\\)", "5 \\(alice\\)", "7 \\(alice\\)")
     ),
 ]
 
@@ -311,7 +326,7 @@ def test_replay_json_prints_each_session_s_summary_as_one_object_even_for_one_co
     assert set(summary["steps"][0]["latency_ms"]) == {"p50", "p90", "p99", "max"}
 
 
-def test_replay_copies_refuses_a_name_too_long_for_the_copy_suffix_before_playing(
+def test_replay_copies_refuses_a_name_too_long_for_the_last_copy_before_playing(
     gateway: Gateway, tmp_path: Path
 ) -> None:
     nick = "n" * 28
@@ -321,8 +336,8 @@ def test_replay_copies_refuses_a_name_too_long_for_the_copy_suffix_before_playin
     result = replay(session, "--url", gateway.url, "--copies", "2")
     assert (result.status, result.stdout) == (ExitStatus.USAGE, "")
     assert re.fullmatch(
-        rf"wslab: {re.escape(session)}: '{nick}-[0-9a-f]{{4}}-2' is too long: a copy's "
-        r"nicknames and rooms have at most 32 characters, suffix \(7\) included\n",
+        rf"wslab: {re.escape(session)}: '{nick}-([0-9a-f]{{4}})-2' is too long: nicknames and "
+        r"rooms have at most 32 characters, \{run\} \('\1-2' here\) included\n",
         result.stderr,
     )
     assert gateway.call(lambda: gateway.fake.queries) == []
