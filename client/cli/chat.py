@@ -27,7 +27,7 @@ from ..display import format_message, json_line, parse_object
 from ..exceptions import ConnectionClosed
 from ..lineedit import CLEAR_LINE, LineEditor, above_input, input_line
 from .base import Command, CommandError, Environment, ExitStatus
-from .options import ConnectionOptions, add_connection_options
+from .options import ConnectionOptions, add_connection_options, checked_url
 from .reconnect import (
     Conversation,
     Drop,
@@ -103,7 +103,8 @@ async def run(options: Options, env: Environment) -> ExitStatus:
         raise CommandError(ExitStatus.USAGE, "--nick is required, unless --token names you")
     # With a token, its subject is the nickname: the welcome says it.
     state = ChatState(options.nick or "", timestamps=options.timestamps)
-    ws = await open_resumed(state.resume(options.url, options.room), options.connection)
+    url = checked_url(options.url)
+    ws = await open_resumed(state.resume(url, options.room), options.connection)
     if env.interactive:
         print(f"connected to {options.url}; /help lists commands, Ctrl-D quits", file=env.stderr)
     with _console(env, state, as_json=options.json) as (output, source):

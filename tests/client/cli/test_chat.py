@@ -303,6 +303,12 @@ def test_chat_refuses_a_bad_nick_or_room_before_connecting_with_status_2(
     assert f"wslab chat: error: {error}" in capsys.readouterr().err
 
 
+def test_a_url_that_is_not_one_is_named_as_typed_not_with_chat_added() -> None:
+    result = wslab("chat", "lobby", "--nick", "ann")
+    assert result.status == ExitStatus.USAGE
+    assert result.stderr.startswith("wslab: lobby is not a valid WebSocket URL"), result.stderr
+
+
 def test_chat_needs_a_nick_unless_a_token_names_its_user(gateway: Gateway) -> None:
     refused = wslab("chat", gateway.url)
     assert refused == Result(
