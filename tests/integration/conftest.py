@@ -168,6 +168,9 @@ def gateway_beside(
         until_sync(ready, "the other gateway to be ready")
         yield address
     finally:
+        # Seen with pytest -s, or in CI's output when a test after it failed.
+        print(f"\n--- the gateway beside the stack ({environment.get('WSLAB_GATEWAY_ID')}) ---")
+        print(container.logs(tail=40).decode(errors="replace"))
         container.remove(force=True)
 
 
