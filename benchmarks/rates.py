@@ -71,11 +71,14 @@ def search(
     one passes or the rate is under ``floor``); then split the gap between the highest
     passing rate and the lowest failing one ``refinements`` times (geometric middle);
     then offer each of ``overload`` times the highest passing rate, to show what happens
-    past saturation.
+    past saturation. A failure before any step passed is measured once more before the
+    ramp turns down: the first step meets a cold server, and one noisy p99 there would
+    send the whole search below rates the server keeps up with.
     """
     best: float | None = None  # the highest offered rate that passed
     worst: float | None = None  # the lowest offered rate that failed
     rate = start
+    again = True  # the first failure before a pass is measured again
     while rate <= ceiling:
         step = yield rate, False
         if step.passed(limit):
@@ -83,6 +86,8 @@ def search(
             if worst is not None:
                 break
             rate *= factor
+        elif best is None and again:
+            again = False
         else:
             worst = rate
             if best is not None:

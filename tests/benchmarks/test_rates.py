@@ -66,6 +66,14 @@ def test_past_saturation_a_step_is_measured_against_what_it_could_deliver() -> N
     assert (summary.best, summary.saturation) == (140_000, 72_000)
 
 
+def test_a_first_step_that_fails_by_chance_is_measured_again_before_the_ramp_turns() -> None:
+    rates = search(20_000)
+    offered, _ = next(rates)
+    cold = Step(offered, offered, 0.075)  # the first step of a fresh server: one noisy p99
+    assert rates.send(cold) == (20_000, False)  # the same rate again
+    assert rates.send(Step(20_000, 20_000, 0.010)) == (pytest.approx(32_000), False)
+
+
 def test_the_search_comes_down_when_the_first_rate_is_too_much() -> None:
     steps = drive(5_000)
     assert steps[0].offered == 20_000
