@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,8 +13,6 @@ import pytest
 from tests.client.cli.running import installed_wslab
 from tests.client.threaded import Gateway
 from tests.waiting import HANG, until_sync
-
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 
 class Screen:
