@@ -14,10 +14,11 @@ because its owner released it (and recorded where it stopped) or died (and its l
 expired), handles the partition's entries after that id first. Entries every partition's
 owner handled are trimmed from the stream.
 
-Each replica registers in ``wslab:svc:<service>:replicas`` until a lease from now, and
-takes free partitions up to its share, ``ceil(count / replicas)``; an owner with more than
-its share releases the extra ones. A replica that cannot renew its leases in time (Redis
-away) stops handling at once, before another may take its partitions.
+Each replica registers in ``wslab:svc:<service>:replicas`` until a lease from now, by
+Redis's clock, and takes free partitions up to its share, ``ceil(count / replicas)``; an
+owner with more than its share releases the extra ones. A replica that cannot renew its
+leases in time (Redis away) stops handling at once, before another may take its partitions,
+and takes back those whose leases still name it once its renewals are on time again.
 See docs/ARCHITECTURE.md, "Service replicas".
 """
 
@@ -56,13 +57,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 """Frees a lease held by ARGV[1]. KEYS: the lease."""
 
 REGISTER = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+local now = redis.call('TIME')
+local seconds = now[1] + now[2] / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', seconds)
+redis.call('ZADD', KEYS[1], seconds + tonumber(ARGV[2]), ARGV[1])
 return redis.call('ZCARD', KEYS[1])
 """
-"""Registers replica ARGV[1] as live until ARGV[3], and forgets the replicas whose
-registration expired by ARGV[2] (Unix times). KEYS: the live replicas
-(:func:`bus.service_replicas`). Returns how many are live."""
+"""Registers replica ARGV[1] as live for ARGV[2] seconds, and forgets the replicas whose
+registration expired. KEYS: the live replicas (:func:`bus.service_replicas`). Returns how
+many are live.
+
+Times are Redis's own, as in the gateway's append (:data:`bus.APPEND`): a registration is
+live for a lease from when Redis records it, whatever the replica's clock says and however
+long its call waited (redis-py retries a command for seconds while Redis is away)."""
 
 CatchUp: TypeAlias = Callable[[int, bus.StreamId], Awaitable[bus.StreamId]]
 """Handles a partition's entries after the given id, up to where the replica has read;
@@ -166,9 +173,8 @@ class Partitions:
     async def renew(self) -> None:
         """Say that this replica is alive and renew its leases; call it every ``period``."""
         started = self.clock()
-        now = time.time()
         self._sharing = await self._registration(
-            keys=[self.replicas_key], args=[self.replica, now, now + self.lease]
+            keys=[self.replicas_key], args=[self.replica, self.lease]
         )
         for partition in sorted(self.owned):
             renewed = await self._renew(
@@ -184,19 +190,37 @@ class Partitions:
 
         Call it every ``period``, never while an envelope is handled: a partition must not
         change hands in the middle of one. ``catch_up`` runs for each partition taken.
+
+        It takes nothing while its leases are not renewed in time: it would give up what it
+        took at its next envelope. It takes back a partition whose lease still names it: one
+        it gave up when a renewal came late (Redis away), which nobody else may take until
+        that lease expires.
         """
         target = math.ceil(self.count / self._sharing)
         for partition in sorted(self.owned, reverse=True)[: max(0, len(self.owned) - target)]:
             await self.release(partition)
+        if self.clock() < self._held_until:
+            await self._take(target - len(self.owned), catch_up)
+        await self._trim()
+
+    async def _take(self, wanted: int, catch_up: CatchUp) -> None:
+        """Take up to ``wanted`` partitions: free ones, and those whose lease names this
+        replica."""
         candidates = [partition for partition in range(self.count) if partition not in self.owned]
         holders = await self.redis.mget([self.lease_key(partition) for partition in candidates])
-        free = [p for p, holder in zip(candidates, holders, strict=True) if holder is None]
-        for partition in free[: max(0, target - len(self.owned))]:
-            if await self.redis.set(
-                self.lease_key(partition), self.replica, px=self._lease_ms, nx=True
-            ):
+        for partition, holder in zip(candidates, holders, strict=True):
+            if wanted <= 0:
+                return
+            key = self.lease_key(partition)
+            if holder is None:
+                taken = await self.redis.set(key, self.replica, px=self._lease_ms, nx=True)
+            elif _text(holder) == self.replica:
+                taken = await self._renew(keys=[key], args=[self.replica, self._lease_ms])
+            else:
+                continue
+            if taken:
                 await self._take_over(partition, catch_up)
-        await self._trim()
+                wanted -= 1
 
     async def release(self, partition: int | None = None) -> None:
         """Release one partition, or all of them and this replica's registration, after
@@ -230,3 +254,8 @@ class Partitions:
     @property
     def _lease_ms(self) -> int:
         return max(1, round(self.lease * 1000))
+
+
+def _text(value: bytes | str) -> str:
+    """A value read from Redis, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
@@ -392,6 +393,47 @@ async def test_a_replica_whose_leases_were_not_renewed_in_time_stops_handling_at
     clock.now = 10.0  # Its leases may have expired in Redis, and been taken.
     assert not replica.handles(3, (1, 0))
     assert replica.owned == {}
+
+
+async def test_a_registration_is_live_for_a_lease_from_when_redis_records_it(
+    client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after a Redis restart: redis-py retried the call for seconds, so a time the
+    # replica read before calling is long past when Redis records it. Its clock says so.
+    monkeypatch.setattr(time, "time", lambda: 1_000_000.0)
+    [replica] = named(client, "late")
+    await replica.renew()
+    append = client.register_script(bus.APPEND)
+    keys = [bus.service_stream("demo"), bus.service_replicas("demo")]
+    appended = await append(keys=keys, args=["gw-1.1", b"{}", 100])
+    assert appended == bus.Appended.APPENDED, "the gateway found no live replica"
+
+
+async def test_a_replica_whose_renewals_are_late_takes_no_partition_it_would_give_up(
+    client: Redis,
+) -> None:
+    clock = Clock()
+    [replica] = named(client, "late", clock=clock)
+    await replica.renew()
+    clock.now = 10.0  # The next renewal fails, or comes after its leases may have expired.
+    await replica.balance(up_to_date)
+    assert replica.owned == {}
+    assert await client.mget([replica.lease_key(p) for p in range(8)]) == [None] * 8
+
+
+async def test_partitions_given_up_for_a_late_renewal_are_taken_back_while_their_leases_name_it(
+    client: Redis,
+) -> None:
+    clock = Clock()
+    [replica] = named(client, "late", clock=clock)
+    await replica.renew()
+    await replica.balance(up_to_date)
+    clock.now = 10.0  # A renewal came late: it gives up what it owned, though still named.
+    assert not replica.handles(3, (1, 0))
+    await replica.renew()
+    await replica.balance(up_to_date)
+    assert replica.owned.keys() == set(range(8))
+    assert replica.handles(3, (1, 0))
 
 
 async def test_a_partition_taken_over_is_caught_up_from_where_its_last_owner_stopped(
