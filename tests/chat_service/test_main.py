@@ -101,7 +101,8 @@ async def test_the_service_runs_is_healthy_and_stops_cleanly_on_sigterm(
         health = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "servicekit.health", cwd=ROOT, env=env, stdout=subprocess.PIPE
         )
-        assert (await health.communicate())[0].startswith(b"healthy: ")
+        out, _ = await within(health.communicate(), "the health check")
+        assert out.startswith(b"healthy: ")
         assert health.returncode == 0
         process.send_signal(signal.SIGTERM)
         _, stderr = await within(process.communicate(), "the service to stop on SIGTERM")

@@ -7,6 +7,8 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -14,12 +16,14 @@ from client.bench import (
     BenchOptions,
     Histogram,
     Report,
+    Sync,
+    Tally,
     merge_reports,
     run_bench,
     shares,
     split,
 )
-from tests.waiting import within
+from tests.waiting import HANG, within
 
 
 def test_the_histogram_s_percentiles_are_within_one_percent() -> None:
@@ -81,19 +85,45 @@ class FakeSocket:
             self.quotes.cancel()
 
 
-async def run(scenario: str, **options: object) -> Report:
+#: How long a measure lasts if what its test waits for never comes.
+LONG = HANG / 2
+
+
+def measured(
+    options: BenchOptions,
+    opener: Callable[[str], Awaitable[FakeSocket]],
+    enough: Callable[[Tally], bool],
+    sync: Sync | None = None,
+) -> Coroutine[Any, Any, Report]:
+    """``run_bench`` on a fake deployment, its measure lasting until the tally shows
+    ``enough``, however slow the machine: its clock is the Unix time until then, and then
+    jumps past the end of the measure."""
+    jumped = 0.0
+
+    def clock() -> float:
+        return time.time() + jumped
+
+    def progress(elapsed: float, tally: Tally) -> None:
+        nonlocal jumped
+        if enough(tally):
+            jumped = options.duration
+
+    return run_bench(options, opener, protocol="fake", clock=clock, progress=progress, sync=sync)
+
+
+async def run(scenario: str, enough: Callable[[Tally], bool], **options: object) -> Report:
     room = FakeRoom()
 
     async def opener(url: str) -> FakeSocket:
         return FakeSocket(room, url)
 
-    chosen: dict[str, object] = {"duration": 0.5, "warmup": 0.1, **options}
+    chosen: dict[str, object] = {"duration": LONG, "warmup": 0.1, **options}
     settings = BenchOptions(base="ws://fake", scenario=scenario, **chosen)  # type: ignore[arg-type]
-    return await within(run_bench(settings, opener, protocol="fake"), "the bench to end")
+    return await within(measured(settings, opener, enough), "the bench to end")
 
 
 async def test_in_the_chat_every_line_reaches_every_member_and_none_is_lost() -> None:
-    report = await run("chat", connections=20, senders=2, rate=40)
+    report = await run("chat", lambda tally: tally.sent > 0, connections=20, senders=2, rate=40)
     assert report.sent > 0
     assert report.expected == report.sent * 20
     assert report.deliveries == report.expected
@@ -104,7 +134,7 @@ async def test_in_the_chat_every_line_reaches_every_member_and_none_is_lost() ->
 
 
 async def test_quotes_count_deliveries_and_the_ticks_a_jump_in_seq_skipped() -> None:
-    report = await run("quotes", connections=5, warmup=0.0)
+    report = await run("quotes", lambda tally: tally.skipped >= 5, connections=5, warmup=0.0)
     assert report.deliveries > 0
     assert report.expected is None
     assert report.skipped == 5  # Each connection's feed skipped seq 5 once.
@@ -222,10 +252,12 @@ async def test_runs_sharing_a_room_hear_each_other_and_lose_nothing() -> None:
         return FakeSocket(room, url)
 
     whole = BenchOptions(
-        base="ws://fake", scenario="chat", connections=9, senders=3, rate=30, duration=0.5
+        base="ws://fake", scenario="chat", connections=9, senders=3, rate=30, duration=LONG
     )
     barrier = Barrier(2)
-    runs = [run_bench(part, opener, protocol="fake", sync=barrier) for part in split(whole, 2)]
+    runs = [
+        measured(part, opener, lambda tally: tally.sent > 0, barrier) for part in split(whole, 2)
+    ]
     parts = await within(asyncio.gather(*runs), "the runs to end")
     assert all(part.lost == 0 for part in parts)
     merged = merge_reports(whole, parts, {})

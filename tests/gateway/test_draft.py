@@ -566,15 +566,18 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow(seen: Seen) -> 
             message = Outgoing.of("x" * 16_384)
             before = sample("wslab_slow_closes_total")
 
-            async def until_refused() -> None:
+            connection = connection_of(outbox)
+
+            async def until_refused() -> tuple[State, int]:
                 while outbox.send(message):
                     await asyncio.sleep(0)
+                # Seen in the turn of the refusal: close_timeout later, the connection is gone.
+                return connection.state, connection.buffered()
 
-            await within(until_refused(), "the outbox to refuse a message")
+            state, buffered = await within(until_refused(), "the outbox to refuse a message")
             assert sample("wslab_slow_closes_total") == before + 1
-            connection = connection_of(outbox)
-            assert connection.state is State.CLOSING
-            assert connection.buffered() > settings.max_write_buffer
+            assert state is State.CLOSING
+            assert buffered > settings.max_write_buffer
             # The Close cannot get through either: the connection is dropped at close_timeout.
             assert await seen.get() == DISCONNECT_LOST
         finally:
