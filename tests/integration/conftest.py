@@ -188,13 +188,29 @@ def token_gateway(
         yield address
 
 
+def run_in(container: Container, *command: str) -> tuple[int, str]:
+    """Run ``command`` in ``container``: its exit status and output, stripped.
+
+    Through the docker command, not docker-py's ``exec_run``: that one now and then returns
+    no output at all from a short command on a busy machine (docker/docker-py#2042).
+    """
+    completed = subprocess.run(
+        ["docker", "exec", container.id, *command],
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
+    return completed.returncode, (completed.stdout + completed.stderr).strip()
+
+
 def redis_cli(stack: DockerCompose, docker: docker_sdk.DockerClient, *args: str) -> str:
     """What ``redis-cli`` prints for ``args`` in the stack's Redis, as its operator."""
     [redis] = containers(stack, docker, "redis")
     login = 'REDISCLI_AUTH="$(cat /run/wslab/admin.password)" exec redis-cli --raw "$@"'
-    code, output = redis.exec_run(["sh", "-c", login, "-", *args])
+    code, output = run_in(redis, "sh", "-c", login, "-", *args)
     assert code == 0, output
-    return output.decode()  # type: ignore[no-any-return]
+    return output
 
 
 @pytest.fixture(autouse=True)

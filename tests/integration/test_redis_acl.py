@@ -7,13 +7,7 @@ from __future__ import annotations
 import docker as docker_sdk
 from testcontainers.compose import DockerCompose
 
-from tests.integration.conftest import containers, network
-
-
-def run_in(container: object, *command: str) -> tuple[int, str]:
-    """Run ``command`` in ``container``: its exit status and output, stripped."""
-    code, output = container.exec_run(list(command))  # type: ignore[attr-defined]
-    return code, output.decode().strip()
+from tests.integration.conftest import containers, network, run_in
 
 
 def test_redis_runs_as_an_unprivileged_user(
