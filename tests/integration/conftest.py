@@ -67,10 +67,32 @@ REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
-    """Keep each phase's report on the test, for a fixture's teardown to know it failed."""
+    """Keep each phase's report on the test, for a fixture's teardown to know it failed; to
+    the report of a test of the stack that failed, add the stack's logs of that moment."""
     report: pytest.TestReport = yield
     item.stash.setdefault(REPORTS, {})[report.when] = report
+    fixtures = getattr(item, "funcargs", {})
+    if report.failed and "stack" in fixtures:
+        report.sections.append(("the stack's logs, at the failure", stack_logs(fixtures)))
     return report
+
+
+def stack_logs(fixtures: dict[str, Any]) -> str:
+    """The last lines each service of the stack logged, and its containers' states."""
+    env = fixtures.get("compose_env")
+    lines = []
+    for command in (["ps", "--all"], ["logs", "--timestamps", "--no-color", "--tail", "200"]):
+        completed = subprocess.run(
+            ["docker", "compose", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+        )
+        lines.append(completed.stdout + completed.stderr)
+    return "\n".join(lines)
 
 
 def free_port() -> int:
@@ -103,28 +125,17 @@ def compose_env(docker: docker_sdk.DockerClient) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def stack(request: pytest.FixtureRequest, compose_env: dict[str, str]) -> Iterator[DockerCompose]:
+def stack(compose_env: dict[str, str]) -> Iterator[DockerCompose]:
     """redis, gateway, chat and stocks, built and healthy (`up --build --wait`), from a clean
     slate: whatever an interrupted run left behind is removed first.
 
-    If a test failed, the services' logs are printed before the stack goes down.
+    A test of the stack that fails shows the services' logs in its report
+    (:func:`pytest_runtest_makereport`).
     """
     compose = DockerCompose(ROOT, build=True, wait=True, services=STARTED, quiet_build=True)
     compose.stop()
     with compose:
         yield compose
-        if request.session.testsfailed:
-            logs = subprocess.run(
-                ["docker", "compose", "logs", "--timestamps", "--no-color", "--tail", "300"],
-                cwd=ROOT,
-                env=compose_env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            terminal = request.config.get_terminal_writer()  # Not captured: CI shows it.
-            terminal.sep("-", "the stack's logs, after a failure")
-            terminal.write(logs.stdout + logs.stderr)
 
 
 @pytest.fixture(scope="session")
