@@ -9,7 +9,7 @@ import contextlib
 import io
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO, TextIO, TypeVar, cast
+from typing import IO, Any, BinaryIO, TextIO, TypeVar, cast
 
 __all__ = ["cbreak", "read_byte_lines", "read_chunks", "read_lines"]
 
@@ -18,13 +18,13 @@ _T = TypeVar("_T")
 
 def read_lines(stream: TextIO) -> AsyncIterator[str]:
     """Yield lines of ``stream`` without their line ending."""
-    return _read_in_thread(line.rstrip("\r\n") for line in stream)
+    return _read_in_thread(stream, (line.rstrip("\r\n") for line in stream))
 
 
 def read_byte_lines(stream: BinaryIO) -> AsyncIterator[bytes]:
     """Yield lines of ``stream`` as bytes, without their line ending: whatever they hold,
     so that the caller decides what to do with a line that is not text."""
-    return _read_in_thread(line.rstrip(b"\r\n") for line in stream)
+    return _read_in_thread(stream, (line.rstrip(b"\r\n") for line in stream))
 
 
 def read_chunks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
@@ -34,16 +34,17 @@ def read_chunks(stream: BinaryIO, size: int) -> AsyncIterator[bytes]:
     # sys.stdin.buffer is a BufferedReader (a BytesIO in tests), both of which read1;
     # typeshed calls it a BinaryIO, which does not.
     buffered = cast(io.BufferedIOBase, stream)
-    return _read_in_thread(iter(lambda: buffered.read1(size), b""))
+    return _read_in_thread(stream, iter(lambda: buffered.read1(size), b""))
 
 
-async def _read_in_thread(items: Iterator[_T]) -> AsyncIterator[_T]:
-    """Yield the items of ``items``, a blocking iterator reading a stream.
+async def _read_in_thread(stream: IO[Any], items: Iterator[_T]) -> AsyncIterator[_T]:
+    """Yield the items of ``items``, a blocking iterator reading ``stream``.
 
     A daemon thread reads, so reading works on terminals, pipes and files alike and never
     keeps the program alive; a semaphore bounds how far it reads ahead. (It hands items over
     with callbacks rather than coroutines, which would be left never awaited, with a
-    warning, when the program ends while it reads.)
+    warning, when the program ends while it reads.) A stream closed under the thread ends
+    what it yields: the program that owns it is done with it.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[_T | None] = asyncio.Queue()
@@ -51,9 +52,13 @@ async def _read_in_thread(items: Iterator[_T]) -> AsyncIterator[_T]:
 
     def read() -> None:
         try:
-            for item in items:
-                ahead.acquire()
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+            try:
+                for item in items:
+                    ahead.acquire()
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except ValueError:
+                if not stream.closed:
+                    raise  # Not the stream closed under it.
             loop.call_soon_threadsafe(queue.put_nowait, None)
         except RuntimeError:
             pass  # The event loop is closed: the program is ending.
