@@ -41,7 +41,9 @@ from .messages import (
     Subscribe,
     Unsubscribe,
     decode_command,
+    decode_topic,
     encode_command,
+    skipping,
 )
 from .publisher import Overloaded, Publisher
 from .subscriber import Subscriber
@@ -68,6 +70,7 @@ __all__ = [
     "cancel_and_wait",
     "command_channel",
     "decode_command",
+    "decode_topic",
     "encode_command",
     "entries_after",
     "format_id",
@@ -78,5 +81,6 @@ __all__ = [
     "service_key",
     "service_replicas",
     "service_stream",
+    "skipping",
     "topic_channel",
 ]

@@ -1,8 +1,9 @@
 """What travels on the bus: envelopes (gateway → service) and commands (service → gateway).
 
 Both are JSON objects with a version field ``v``. A topic's messages are not wrapped: the
-bytes published on a topic channel are the text every subscribed client receives.
-See docs/BUS.md for the wire format and examples.
+bytes published on a topic channel are the text every subscribed client receives, unless
+they begin with :func:`skipping`'s prefix, which names the connections that do not receive
+it. See docs/BUS.md for the wire format and examples.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -24,7 +26,9 @@ __all__ = [
     "Subscribe",
     "Unsubscribe",
     "decode_command",
+    "decode_topic",
     "encode_command",
+    "skipping",
 ]
 
 VERSION = 1
@@ -165,6 +169,39 @@ def decode_command(data: bytes | str) -> Command:
         msg = f"unknown command {op!r}"
         raise BusError(msg)
     return _build(command, fields)
+
+
+_SKIP = b"\xff"
+"""The first byte of a topic message that some connections skip: never one of UTF-8 text,
+so no text a client receives starts like it."""
+
+
+def skipping(conns: Collection[str]) -> bytes:
+    """Return the prefix of a topic message that ``conns`` do not receive.
+
+    A service that answers one connection itself publishes to the topic with that
+    connection skipped, so that it gets the message once, in order with its answers
+    (docs/BUS.md, "Topics").
+    """
+    return _SKIP + json.dumps(sorted(conns)).encode() + b"\n"
+
+
+def decode_topic(data: bytes) -> tuple[bytes, frozenset[str]]:
+    """Split a topic message into the text clients receive and the connections it skips.
+
+    Raises:
+        BusError: the prefix is malformed.
+    """
+    if not data.startswith(_SKIP):
+        return data, frozenset()
+    header, found, text = data[len(_SKIP) :].partition(b"\n")
+    try:
+        conns = json.loads(header) if found else None
+    except ValueError:
+        conns = None
+    if not isinstance(conns, list) or not all(isinstance(conn, str) for conn in conns):
+        raise BusError("a topic message's skipped connections are not a list of ids")
+    return text, frozenset(conns)
 
 
 def _load(data: bytes | str) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Each room event (join, message, leave) is numbered by ``seq``, a Redis counter per room
 (``wslab:chat:<room>:seq``), kept in the room's history (``wslab:chat:<room>:history``,
 the last ``WSLAB_HISTORY`` events) and published to the room's topic, ``chat.<room>``, all
-in one Lua script (:data:`APPEND`): seq order is history order is publish order, however
+in one Lua script (:data:`APPEND`; :data:`SAY` for a line, which its speaker gets on its
+gateway's command channel instead): seq order is history order is publish order, however
 many chat services share the Redis. A client gets the history when it joins, from the seq
 it asks for (``?since=``), and whenever it asks (``{"type": "history"}``). Both survive
 restarts of the service.
@@ -26,6 +27,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -64,7 +66,6 @@ from .messages import (
     Join,
     Leave,
     Private,
-    RoomEvent,
     RoomsRequest,
     Say,
     event_template,
@@ -136,30 +137,54 @@ if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not_member' end
 local made = redis.call('GET', KEYS[5])
 if made then return tonumber(made) end
 local seq = redis.call('INCR', KEYS[3])
-local event = ARGV[2] .. nick .. ARGV[3] .. string.format('%d', seq) .. ARGV[4]
+local number = string.format('%d', seq)
+local event = ARGV[2] .. nick .. ARGV[3] .. number .. ARGV[4]
 redis.call('RPUSH', KEYS[4], event)
-redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-redis.call('EXPIRE', KEYS[4], ARGV[8])
-redis.call('PUBLISH', ARGV[6], event)
-redis.call('SET', KEYS[5], seq, 'EX', ARGV[7])
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[8]), -1)
+redis.call('EXPIRE', KEYS[3], ARGV[13])
+redis.call('EXPIRE', KEYS[4], ARGV[13])
+redis.call('PUBLISH', ARGV[11], ARGV[5] .. nick .. ARGV[6] .. number .. ARGV[7])
+redis.call('PUBLISH', ARGV[9], ARGV[10] .. event)
+redis.call('SET', KEYS[5], seq, 'EX', ARGV[12])
 return seq
 """
 """Says a line in a room in one round trip: checks the speaker, then numbers, keeps and
 publishes the ``message`` event, atomically, once per envelope (as :data:`APPEND` does).
 
+The speaker gets its line from the script, as a ``send`` command on its gateway's channel,
+and the room's topic skips it (:func:`bus.skipping`): so the line reaches it in order with
+the service's other answers to it, even while its gateway, new to the room, is still
+subscribing to the topic, and then at most once.
+
 KEYS: the connection's nickname and rooms, the room's seq counter and history list, the
-key recording the event the envelope made. ARGV: the room, the event's text before the
-nickname, between the nickname and the seq, and after the seq
-(:func:`~chat_service.messages.event_template` around :data:`NICK`), how many events to
-keep, the channel, how long to record the event, how long the room lasts idle. Returns the
-event's seq, ``'unknown'``
-if the connection has no nickname (Redis lost it), or ``'not_member'``.
+key recording the event the envelope made. ARGV: the room; the event's text and the
+speaker's ``send`` command, each in three pieces, around the nickname and the seq
+(:func:`_pieces`); how many events to keep; the topic's channel and the prefix that skips
+the speaker; the speaker's command channel; how long to record the event; how long the
+room lasts idle. Returns the event's seq, ``'unknown'`` if the connection has no nickname
+(Redis lost it), or ``'not_member'``.
 """
 
 #: Where the nickname goes in a ``message`` event's template, spliced in by :data:`SAY`:
 #: nicknames use letters, digits, ``_`` and ``-`` only, so JSON needs no escape for them.
 NICK = "\x00nick\x00"
+#: Where the seq goes, after the text; digits need no escape either.
+SEQ = "\x00seq\x00"
+
+
+def _escaped(text: str) -> str:
+    """``text`` as it reads inside a JSON string."""
+    return json.dumps(text)[1:-1]
+
+
+def _pieces(text: str, nick: str, seq: str) -> list[str]:
+    """Split ``text`` around its first ``nick``, which comes before the line said, and its
+    last ``seq``, which comes after it: where :data:`SAY` puts the nickname and the seq."""
+    head, found, rest = text.partition(nick)
+    assert found, text
+    middle, found, tail = rest.rpartition(seq)
+    assert found, text
+    return [head, middle, tail]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -357,9 +382,8 @@ class ChatHandlers(Handlers):
             case Say(room=room, text=said):
                 self._check_length(said)
                 room = await self._member_room(ctx, room)
-                await self._publish(
-                    ctx.redis, "message", room, nick, text=said, envelope=ctx.envelope
-                )
+                if not await self._say_in(ctx, room, said):  # Forgotten again since.
+                    raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
             case Private(room=room, to=to, text=said):
                 self._check_length(said)
                 room = await self._member_room(ctx, room)
@@ -493,20 +517,24 @@ class ChatHandlers(Handlers):
         """Say ``text`` in ``room`` in one round trip (:data:`SAY`); False if Redis does not
         know the connection, which the caller then registers again."""
         before, after = event_template("message", room=room, nick=NICK, ts=time.time(), text=text)
-        nick_quoted = json.dumps(NICK)[1:-1]
-        head, found, middle = before.partition(nick_quoted)
-        assert found, before
+        event = before + SEQ + after
+        reply = bus.encode_command(bus.Send(conn=ctx.conn.id, payload=event)).decode()
         if self._say is None:
             self._say = ctx.redis.register_script(SAY)
         keys = [conn_nick_key(ctx.conn.id), conn_rooms_key(ctx.conn.id)]
         keys += [seq_key(room), history_key(room)]
         keys.append(event_key(ctx.envelope.conn, ctx.envelope.seq, "message", room))
-        channel = bus.topic_channel(topic(room))
-        args: list[str | int] = [
-            *(room, head, middle, after),
-            *(self.history, channel, self.event_ttl, self.room_ttl),
+        args: list[str | bytes | int] = [
+            room,
+            *_pieces(event, _escaped(NICK), SEQ),
+            *_pieces(reply, _escaped(_escaped(NICK)), _escaped(SEQ)),
+            self.history,
+            *(bus.topic_channel(topic(room)), bus.skipping([ctx.conn.id])),
+            bus.command_channel(ctx.conn.gateway, ctx.outbox.service),
+            *(self.event_ttl, self.room_ttl),
         ]
-        # In the outbox's pipeline: the lines of a batch, said together, cost one round trip.
+        # In the outbox's pipeline: the lines of a batch, said together, cost one round
+        # trip, and each speaker's line keeps its place among the answers to it.
         result = await ctx.outbox.publisher.run(self._say, keys, args)
         if result == b"not_member":
             raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
@@ -536,20 +564,19 @@ class ChatHandlers(Handlers):
     async def _publish(
         self,
         client: Redis,
-        kind: RoomEvent,
+        kind: Literal["join", "leave"],
         room: str,
         nick: str,
-        text: str | None = None,
         *,
         envelope: bus.Envelope | None,
     ) -> int:
-        """Number, keep and publish a room event (:data:`APPEND`); return its seq.
+        """Number, keep and publish a ``join`` or ``leave`` (:data:`APPEND`); return its seq.
 
         ``envelope`` is the one being handled, if any: it makes the event at most once.
         """
         # The JSON is made here, all but the seq, which the script fills in: cjson would
         # round ts to 14 significant digits and lose the order of the keys.
-        before, after = event_template(kind, room=room, nick=nick, ts=time.time(), text=text)
+        before, after = event_template(kind, room=room, nick=nick, ts=time.time())
         if self._append is None:
             self._append = client.register_script(APPEND)
         channel = bus.topic_channel(topic(room))

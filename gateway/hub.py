@@ -38,6 +38,7 @@ from bus import (
     cancel_and_wait,
     command_channel,
     decode_command,
+    decode_topic,
     encode_command,
     gateway_alive_key,
     gateway_channel,
@@ -311,16 +312,20 @@ class Hub:
             await self._execute(command, service)
             return
         try:
-            data.decode()
+            text, skipped = decode_topic(data)
+            text.decode()
+        except BusError as exc:
+            logger.warning("! dropped a malformed topic message on %s: %s", channel, exc)
+            return
         except UnicodeDecodeError:
             logger.warning("! dropped a topic message that is not UTF-8 on %s", channel)
             return
-        self._on_topic(channel, Outgoing(True, data))
+        self._on_topic(channel, Outgoing(True, text), skipped)
 
-    def _on_topic(self, channel: str, message: Outgoing) -> None:
-        """Send a topic's message to its subscribers: at once, unless the gateway is behind
-        the bus and every subscriber takes the topic conflated; then at the end of this
-        turn, as the latest of its topic.
+    def _on_topic(self, channel: str, message: Outgoing, skipped: Collection[str]) -> None:
+        """Send a topic's message to its subscribers but the ``skipped`` connections: at
+        once, unless the gateway is behind the bus and every subscriber takes the topic
+        conflated; then at the end of this turn, as the latest of its topic.
 
         A gateway that falls behind reads many messages in one turn. Of a topic every
         subscriber takes conflated (quotes), it then sends only the latest, and so catches
@@ -331,6 +336,8 @@ class Hub:
             asyncio.get_running_loop().call_soon(self._end_turn)
         self._read_this_turn += 1
         links = list(self.subscribers.get(channel, ()))
+        if skipped:
+            links = [link for link in links if link.id not in skipped]
         keeping_up = self._read_this_turn <= self.behind_after
         if keeping_up or self._strict.get(channel) or not links:
             self._fan_out(channel, message, links)

@@ -12,7 +12,9 @@ from bus import (
     Subscribe,
     Unsubscribe,
     decode_command,
+    decode_topic,
     encode_command,
+    skipping,
 )
 
 ENVELOPE = Envelope(
@@ -89,3 +91,18 @@ def test_a_subscribe_does_not_conflate_unless_asked() -> None:
 def test_a_malformed_command_is_refused_with_its_problem(data: bytes, problem: str) -> None:
     with pytest.raises(BusError, match=problem):
         decode_command(data)
+
+
+def test_a_topic_message_without_a_prefix_is_the_text_every_subscriber_receives() -> None:
+    assert decode_topic(b'{"type": "quote"}') == (b'{"type": "quote"}', frozenset())
+
+
+def test_a_topic_message_names_the_connections_that_skip_it_before_its_text() -> None:
+    message = skipping(["gw-1.7", "gw-2.1"]) + "caf\u00e9\n".encode()
+    assert decode_topic(message) == ("caf\u00e9\n".encode(), frozenset({"gw-1.7", "gw-2.1"}))
+
+
+@pytest.mark.parametrize("data", [b"\xff", b'\xff["gw-1.7"]', b"\xff{}\nhi", b"\xff[7]\nhi"])
+def test_a_malformed_skip_prefix_is_refused(data: bytes) -> None:
+    with pytest.raises(BusError, match="skipped connections"):
+        decode_topic(data)

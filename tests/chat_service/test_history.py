@@ -46,7 +46,7 @@ pytestmark = pytest.mark.usefixtures("chat")
 async def say(gateway: FakeGateway, conn: str, text: str) -> dict[str, Any]:
     """Say ``text`` on ``conn``; return the message as the room received it."""
     await gateway.message(conn, text)
-    message: dict[str, Any] = await gateway.published("chat.lobby")
+    message: dict[str, Any] = await gateway.said(conn, "chat.lobby")
     assert (message["type"], message["text"]) == ("message", text)
     return message
 
@@ -158,11 +158,11 @@ async def test_seq_stays_consecutive_across_joins_messages_and_leaves(
     await join(gateway, "gw-test.2", "bob", seq=2)
     published = []
     await gateway.message("gw-test.2", "hi")
-    published.append(await gateway.published("chat.lobby"))
+    published.append(await gateway.said("gw-test.2", "chat.lobby"))
     await gateway.close("gw-test.2")
     published.append(await gateway.published("chat.lobby"))
     await gateway.message("gw-test.1", "bye")
-    published.append(await gateway.published("chat.lobby"))
+    published.append(await gateway.said("gw-test.1", "chat.lobby"))
     assert seqs(published) == [3, 4, 5]
     history = await ask(gateway, "gw-test.1", since=0)
     assert seqs(history["events"]) == [1, 2, 3, 4, 5]
@@ -234,7 +234,7 @@ async def test_a_history_request_for_a_room_one_is_not_in_gets_not_member(
 async def test_a_room_s_history_and_seq_expire_after_its_last_event(gateway: FakeGateway) -> None:
     await connect(gateway, "gw-test.1", "alice")
     await send(gateway, "gw-test.1", type="say", text="hello")
-    await gateway.published("chat.lobby")
+    await gateway.said("gw-test.1", "chat.lobby")
     for key in ("wslab:chat:lobby:seq", "wslab:chat:lobby:history"):
         ttl = await gateway.redis.ttl(key)
         assert 0 < ttl <= DEFAULT_ROOM_TTL, (key, ttl)

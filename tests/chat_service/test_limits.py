@@ -28,7 +28,7 @@ async def test_a_text_too_long_is_refused_with_too_long(gateway: FakeGateway) ->
     await send(gateway, "gw-test.1", type="private", to="bob", text="123456")
     assert await gateway.reply("gw-test.1") == too_long
     await gateway.message("gw-test.1", "12345")
-    said = await gateway.published("chat.lobby")
+    said = await gateway.said("gw-test.1", "chat.lobby")
     assert (said["text"], said["seq"]) == ("12345", 3)
 
 
@@ -37,13 +37,13 @@ async def test_messages_beyond_the_rate_are_refused_and_not_said(gateway: FakeGa
     await connect(gateway, "gw-test.2", "bob")
     for n in range(4):
         await gateway.message("gw-test.1", f"m{n}")
-        assert (await gateway.published("chat.lobby"))["text"] == f"m{n}"
+        assert (await gateway.said("gw-test.1", "chat.lobby"))["text"] == f"m{n}"
     await gateway.message("gw-test.1", "m4")
     assert await gateway.reply("gw-test.1") == error(
         "rate_limited", "more than 0.001 messages per second; this one was dropped"
     )
     await gateway.message("gw-test.2", "bob")  # bob has his own bucket.
-    said = await gateway.published("chat.lobby")
+    said = await gateway.said("gw-test.2", "chat.lobby")
     assert (said["nick"], said["seq"]) == ("bob", 7)  # Nothing of alice's in between.
 
 

@@ -90,7 +90,7 @@ async def test_the_members_message_lists_everyone_in_the_room_sorted(
 async def test_a_client_may_connect_to_another_room_than_the_lobby(gateway: FakeGateway) -> None:
     assert await connect(gateway, "gw-test.1", "alice", room="dev") == ["alice"]
     await gateway.message("gw-test.1", "hello dev")  # A bare line goes to the first room.
-    said = await gateway.published("chat.dev")
+    said = await gateway.said("gw-test.1", "chat.dev")
     assert (said["type"], said["nick"], said["text"], said["seq"]) == (
         "message",
         "alice",
@@ -122,10 +122,10 @@ async def test_a_connection_may_be_in_several_rooms_and_say_things_in_each(
     await connect(gateway, "gw-test.1", "alice")
     assert await join_room(gateway, "gw-test.1", "alice", "dev") == ["alice"]
     await send(gateway, "gw-test.1", type="say", room="dev", text="in dev")
-    in_dev = without_ts(await gateway.published("chat.dev"))
+    in_dev = without_ts(await gateway.said("gw-test.1", "chat.dev"))
     assert in_dev == {"type": "message", "room": "dev", "nick": "alice", "text": "in dev", "seq": 2}
     await send(gateway, "gw-test.1", type="say", text="in the first room")
-    in_lobby = without_ts(await gateway.published("chat.lobby"))
+    in_lobby = without_ts(await gateway.said("gw-test.1", "chat.lobby"))
     assert (in_lobby["room"], in_lobby["text"], in_lobby["seq"]) == (
         "lobby",
         "in the first room",
@@ -309,7 +309,7 @@ async def test_a_second_chat_service_sees_the_same_membership(
             {"room": "lobby", "members": 2},
         ]
         await gateway.message("gw-test.1", "still here")  # Its rooms and nick are known.
-        said = await gateway.published("chat.lobby")
+        said = await gateway.said("gw-test.1", "chat.lobby")
         assert (said["nick"], said["text"]) == ("alice", "still here")
         await gateway.close("gw-test.1")
         assert (await gateway.published("chat.lobby"))["type"] == "leave"
@@ -367,7 +367,7 @@ async def test_a_token_s_subject_is_the_nickname_whatever_the_query_asks(
     assert await gateway.reply("gw-test.1") == {"type": "welcome", "nick": "alice", "room": "lobby"}
     assert await joined(gateway, "gw-test.1", "alice", "lobby") == ["alice"]
     await send(gateway, "gw-test.1", type="say", text="it is me")
-    said = await gateway.published("chat.lobby")
+    said = await gateway.said("gw-test.1", "chat.lobby")
     assert (said["nick"], said["text"]) == ("alice", "it is me")
 
 

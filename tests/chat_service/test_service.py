@@ -71,11 +71,11 @@ async def test_saying_publishes_a_message_with_the_nick_and_the_next_seq(
 ) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
     await gateway.message("gw-test.1", '{"type": "say", "text": "hello", "room": "lobby"}')
-    message = await gateway.published("chat.lobby")
+    message = await gateway.said("gw-test.1", "chat.lobby")
     assert list(message) == ["type", "room", "nick", "text", "seq", "ts"]
     assert without_ts(message) == event("message", "alice", 2, text="hello")
     await gateway.message("gw-test.1", '{"type": "say", "text": "again"}')
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 3, text="again"
     )
 
@@ -84,7 +84,7 @@ async def test_a_bare_line_is_said_as_it_is(gateway: FakeGateway) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
     for seq, line in enumerate(["hello everyone", "[1, 2]", " {oops"], start=2):
         await gateway.message("gw-test.1", line)
-        assert without_ts(await gateway.published("chat.lobby")) == event(
+        assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
             "message", "alice", seq, text=line
         )
 
@@ -93,13 +93,13 @@ async def test_every_room_event_takes_the_next_seq(gateway: FakeGateway) -> None
     await join(gateway, "gw-test.1", "alice", seq=1)
     await join(gateway, "gw-test.2", "bob", seq=2)
     await gateway.message("gw-test.2", "hi alice")
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.2", "chat.lobby")) == event(
         "message", "bob", 3, text="hi alice"
     )
     await gateway.close("gw-test.2")
     assert without_ts(await gateway.published("chat.lobby")) == event("leave", "bob", 4)
     await gateway.message("gw-test.1", "bye bob")
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 5, text="bye bob"
     )
 
@@ -124,7 +124,7 @@ async def test_without_a_valid_nick_the_client_is_a_guest(gateway: FakeGateway, 
     assert (await gateway.reply("gw-test.1"))["type"] == "history"
     assert (await gateway.reply("gw-test.1"))["type"] == "members"
     await gateway.message("gw-test.1", "hi")
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", welcome["nick"], 2, text="hi"
     )
 
@@ -153,7 +153,7 @@ async def test_an_invalid_message_gets_an_error_to_that_client_only(
         "message": message,
     }
     await gateway.message("gw-test.1", "still here")  # Nothing was published meanwhile.
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 2, text="still here"
     )
 
@@ -210,10 +210,10 @@ async def test_an_envelope_handled_twice_makes_its_room_event_once(
     await chat.handle(envelope)
     await chat.handle(envelope)
     await gateway.message("gw-test.1", then)
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 2, text="only once"
     )
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 3, text="and then"
     )
     assert await gateway.redis.llen("wslab:chat:lobby:history") == 3
@@ -228,7 +228,7 @@ async def test_a_connection_redis_no_longer_knows_rejoins_its_room_when_it_speak
     assert without_ts(await gateway.published("chat.lobby")) == event("join", "alice", 1)
     assert (await gateway.reply("gw-test.1"))["type"] == "history"
     assert (await gateway.reply("gw-test.1"))["members"] == ["alice"]
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 2, text="still here?"
     )
 
@@ -246,13 +246,13 @@ async def test_a_malformed_envelope_does_not_stop_the_chat(
     await join(gateway, "gw-test.1", "alice", seq=1)
 
 
-async def test_a_text_that_looks_like_the_nick_placeholder_is_said_as_it_is(
+async def test_a_text_that_looks_like_the_placeholders_is_said_as_it_is(
     gateway: FakeGateway,
 ) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
-    text = "\x00nick\x00 and \\u0000nick\\u0000"
+    text = "\x00nick\x00 and \\u0000nick\\u0000, \x00seq\x00 and \\u0000seq\\u0000"
     await gateway.message("gw-test.1", json.dumps({"type": "say", "text": text, "room": "lobby"}))
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 2, text=text
     )
 
@@ -266,6 +266,6 @@ async def test_a_connection_redis_no_longer_knows_rejoins_when_it_speaks_in_a_na
     assert without_ts(await gateway.published("chat.lobby")) == event("join", "alice", 1)
     assert (await gateway.reply("gw-test.1"))["type"] == "history"
     assert (await gateway.reply("gw-test.1"))["members"] == ["alice"]
-    assert without_ts(await gateway.published("chat.lobby")) == event(
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 2, text="still here?"
     )

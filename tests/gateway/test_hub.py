@@ -29,6 +29,7 @@ from bus import (
     encode_command,
     gateway_channel,
     service_stream,
+    skipping,
     topic_channel,
 )
 from bus import gateway_alive_key as alive_key
@@ -515,6 +516,25 @@ async def test_a_topic_message_is_framed_once_per_wire_protocol(
     assert rfc6455[1] is rfc6455[0]
 
 
+async def test_a_topic_message_skips_the_connections_it_names_and_reaches_the_others(
+    hub: Hub, service: FakeService, client: redis.Redis
+) -> None:
+    speaker, *others = [FakeConnection() for _ in range(3)]
+    links = [await hub.open("chat", "/chat", "", c.outbox) for c in (speaker, *others)]
+    for link in links:
+        await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
+    await wait_subscribers(client, topic_channel("chat.lobby"), 1)
+
+    message = skipping([links[0].id]) + b"said by the first"
+    assert await client.publish(topic_channel("chat.lobby"), message) == 1
+    received = [await connection.next() for connection in others]
+    assert received == [text("said by the first")] * 2
+    assert received[1] is received[0]  # Framed once still.
+    await service.command(GATEWAY, Send(conn=links[0].id, payload="marker"))
+    assert await speaker.next() == text("marker")
+    assert speaker.written == [text("marker")]
+
+
 async def test_a_topic_stays_subscribed_while_one_link_still_wants_it(
     hub: Hub, service: FakeService, client: redis.Redis
 ) -> None:
@@ -529,21 +549,36 @@ async def test_a_topic_stays_subscribed_while_one_link_still_wants_it(
     assert first.written == []
 
 
-async def test_a_topic_message_that_is_not_utf8_is_dropped(
-    hub: Hub, service: FakeService, client: redis.Redis, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("data", "warning"),
+    [
+        (b"caf\xe9", "! dropped a topic message that is not UTF-8 on wslab:topic:chat.lobby"),
+        (
+            b"\xff{not a list}\nhello",
+            "! dropped a malformed topic message on wslab:topic:chat.lobby: a topic message's"
+            " skipped connections are not a list of ids",
+        ),
+    ],
+    ids=["not UTF-8", "malformed skip prefix"],
+)
+async def test_a_topic_message_that_is_not_utf8_or_malformed_is_dropped_with_a_warning(
+    hub: Hub,
+    service: FakeService,
+    client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+    data: bytes,
+    warning: str,
 ) -> None:
     connection = FakeConnection()
     link = await hub.open("chat", "/chat", "", connection.outbox)
     await service.command(GATEWAY, Subscribe(conn=link.id, topic="chat.lobby"))
     await wait_subscribers(client, topic_channel("chat.lobby"), 1)
     with caplog.at_level(logging.WARNING, logger="wslab.gateway"):
-        await client.publish(topic_channel("chat.lobby"), b"caf\xe9")
+        await client.publish(topic_channel("chat.lobby"), data)
         await client.publish(topic_channel("chat.lobby"), "café")
         assert await connection.next() == text("café")
     assert connection.written == [text("café")]
-    assert [record.getMessage() for record in caplog.records] == [
-        "! dropped a topic message that is not UTF-8 on wslab:topic:chat.lobby"
-    ]
+    assert [record.getMessage() for record in caplog.records] == [warning]
 
 
 # Conflated topics.

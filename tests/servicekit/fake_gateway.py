@@ -25,10 +25,12 @@ from tests.waiting import POLL, within
 
 @dataclass(frozen=True)
 class Published:
-    """A message a service published on a topic, decoded from JSON."""
+    """A message a service published on a topic, decoded from JSON, and the connections
+    that do not receive it (:func:`bus.skipping`)."""
 
     topic: str
     message: Any
+    skipped: frozenset[str] = frozenset()
 
 
 class FakeGateway:
@@ -110,7 +112,8 @@ class FakeGateway:
         if channel == bus.command_channel(self.id, self.service):
             return bus.decode_command(message["data"])
         topic = channel.removeprefix(bus.topic_channel(""))
-        return Published(topic, json.loads(message["data"]))
+        text, skipped = bus.decode_topic(message["data"])
+        return Published(topic, json.loads(text), skipped)
 
     async def reply(self, conn: str) -> Any:
         """The next item, which must be a Send to ``conn``: its payload, decoded."""
@@ -120,11 +123,19 @@ class FakeGateway:
         return json.loads(command.payload)
 
     async def published(self, topic: str) -> Any:
-        """The next item, which must be a message on ``topic``: the message."""
+        """The next item, which must be a message on ``topic`` for every connection: the
+        message."""
         item = await self.next()
         assert isinstance(item, Published), item
-        assert item.topic == topic
+        assert item == Published(topic, item.message), item
         return item.message
+
+    async def said(self, conn: str, topic: str) -> Any:
+        """The next two items, which must be a line said by ``conn``: sent to it, then
+        published on ``topic`` for everyone else. The line's event."""
+        event = await self.reply(conn)
+        assert await self.next() == Published(topic, event, frozenset({conn}))
+        return event
 
     async def _next_message(self) -> dict[str, Any]:
         while True:
