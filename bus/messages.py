@@ -77,7 +77,9 @@ class Envelope:
 
     def encode(self) -> bytes:
         """Return the envelope as JSON bytes."""
-        return json.dumps({"v": VERSION, **dataclasses.asdict(self)}).encode()
+        # vars, not dataclasses.asdict: no field holds a dataclass, and asdict's deep copy
+        # took two thirds of the time.
+        return json.dumps({"v": VERSION, **vars(self)}).encode()
 
     @classmethod
     def decode(cls, data: bytes | str) -> Envelope:
@@ -153,7 +155,7 @@ _COMMANDS: dict[str, type[Command]] = {
 
 def encode_command(command: Command) -> bytes:
     """Return a command as JSON bytes."""
-    return json.dumps({"v": VERSION, "op": command.op, **dataclasses.asdict(command)}).encode()
+    return json.dumps({"v": VERSION, "op": command.op, **vars(command)}).encode()
 
 
 def decode_command(data: bytes | str) -> Command:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -137,15 +138,14 @@ if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not_member' end
 local made = redis.call('GET', KEYS[5])
 if made then return tonumber(made) end
 local seq = redis.call('INCR', KEYS[3])
-local number = string.format('%d', seq)
-local event = ARGV[2] .. nick .. ARGV[3] .. number .. ARGV[4]
+local event = ARGV[2] .. nick .. ARGV[3] .. string.format('%d', seq) .. ARGV[4]
 redis.call('RPUSH', KEYS[4], event)
-redis.call('LTRIM', KEYS[4], -tonumber(ARGV[8]), -1)
-redis.call('EXPIRE', KEYS[3], ARGV[13])
-redis.call('EXPIRE', KEYS[4], ARGV[13])
-redis.call('PUBLISH', ARGV[11], ARGV[5] .. nick .. ARGV[6] .. number .. ARGV[7])
-redis.call('PUBLISH', ARGV[9], ARGV[10] .. event)
-redis.call('SET', KEYS[5], seq, 'EX', ARGV[12])
+redis.call('LTRIM', KEYS[4], -tonumber(ARGV[5]), -1)
+redis.call('EXPIRE', KEYS[3], ARGV[12])
+redis.call('EXPIRE', KEYS[4], ARGV[12])
+redis.call('PUBLISH', ARGV[8], ARGV[9] .. cjson.encode(event) .. ARGV[10])
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. event)
+redis.call('SET', KEYS[5], seq, 'EX', ARGV[11])
 return seq
 """
 """Says a line in a room in one round trip: checks the speaker, then numbers, keeps and
@@ -157,34 +157,34 @@ the service's other answers to it, even while its gateway, new to the room, is s
 subscribing to the topic, and then at most once.
 
 KEYS: the connection's nickname and rooms, the room's seq counter and history list, the
-key recording the event the envelope made. ARGV: the room; the event's text and the
-speaker's ``send`` command, each in three pieces, around the nickname and the seq
-(:func:`_pieces`); how many events to keep; the topic's channel and the prefix that skips
-the speaker; the speaker's command channel; how long to record the event; how long the
-room lasts idle. Returns the event's seq, ``'unknown'`` if the connection has no nickname
-(Redis lost it), or ``'not_member'``.
+key recording the event the envelope made. ARGV: the room; the event's text before the
+nickname, between the nickname and the seq, and after the seq
+(:func:`~chat_service.messages.event_template` around :data:`NICK`); how many events to
+keep; the topic's channel and the prefix that skips the speaker; the speaker's command
+channel and its ``send`` command before and after the payload, the event as a JSON string
+(:func:`_to_speaker`); how long to record the event; how long the room lasts idle. Returns
+the event's seq, ``'unknown'`` if the connection has no nickname (Redis lost it), or
+``'not_member'``.
 """
 
 #: Where the nickname goes in a ``message`` event's template, spliced in by :data:`SAY`:
 #: nicknames use letters, digits, ``_`` and ``-`` only, so JSON needs no escape for them.
 NICK = "\x00nick\x00"
-#: Where the seq goes, after the text; digits need no escape either.
-SEQ = "\x00seq\x00"
+_NICK_IN_JSON = json.dumps(NICK)[1:-1]
 
 
-def _escaped(text: str) -> str:
-    """``text`` as it reads inside a JSON string."""
-    return json.dumps(text)[1:-1]
-
-
-def _pieces(text: str, nick: str, seq: str) -> list[str]:
-    """Split ``text`` around its first ``nick``, which comes before the line said, and its
-    last ``seq``, which comes after it: where :data:`SAY` puts the nickname and the seq."""
-    head, found, rest = text.partition(nick)
-    assert found, text
-    middle, found, tail = rest.rpartition(seq)
-    assert found, text
-    return [head, middle, tail]
+@functools.lru_cache(maxsize=4096)
+def _to_speaker(conn: str) -> tuple[str, str, bytes]:
+    """What :data:`SAY` needs to send a line to ``conn``, its speaker, alone: the ``send``
+    command to it, before and after its payload, and the prefix of the topic message that
+    skips it. Kept for the connections that speak most: made anew for each line, they took
+    a twentieth of the service's time at saturation (docs/PERFORMANCE.md, "Chat service at
+    saturation")."""
+    marker = "\x00payload\x00"
+    command = bus.encode_command(bus.Send(conn=conn, payload=marker)).decode()
+    before, found, after = command.partition(json.dumps(marker))
+    assert found, command
+    return before, after, bus.skipping([conn])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -517,20 +517,18 @@ class ChatHandlers(Handlers):
         """Say ``text`` in ``room`` in one round trip (:data:`SAY`); False if Redis does not
         know the connection, which the caller then registers again."""
         before, after = event_template("message", room=room, nick=NICK, ts=time.time(), text=text)
-        event = before + SEQ + after
-        reply = bus.encode_command(bus.Send(conn=ctx.conn.id, payload=event)).decode()
+        head, found, middle = before.partition(_NICK_IN_JSON)
+        assert found, before
+        send_before, send_after, skip = _to_speaker(ctx.conn.id)
         if self._say is None:
             self._say = ctx.redis.register_script(SAY)
         keys = [conn_nick_key(ctx.conn.id), conn_rooms_key(ctx.conn.id)]
         keys += [seq_key(room), history_key(room)]
         keys.append(event_key(ctx.envelope.conn, ctx.envelope.seq, "message", room))
         args: list[str | bytes | int] = [
-            room,
-            *_pieces(event, _escaped(NICK), SEQ),
-            *_pieces(reply, _escaped(_escaped(NICK)), _escaped(SEQ)),
-            self.history,
-            *(bus.topic_channel(topic(room)), bus.skipping([ctx.conn.id])),
-            bus.command_channel(ctx.conn.gateway, ctx.outbox.service),
+            *(room, head, middle, after, self.history),
+            *(bus.topic_channel(topic(room)), skip),
+            *(bus.command_channel(ctx.conn.gateway, ctx.outbox.service), send_before, send_after),
             *(self.event_ttl, self.room_ttl),
         ]
         # In the outbox's pipeline: the lines of a batch, said together, cost one round

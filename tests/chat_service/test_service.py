@@ -246,11 +246,20 @@ async def test_a_malformed_envelope_does_not_stop_the_chat(
     await join(gateway, "gw-test.1", "alice", seq=1)
 
 
-async def test_a_text_that_looks_like_the_placeholders_is_said_as_it_is(
-    gateway: FakeGateway,
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00nick\x00 and \\u0000nick\\u0000, \x00payload\x00",
+        # The script spells the line out again, as a JSON string, for its speaker.
+        '"a/b" caf\u00e9 \U0001f600\t\n',
+        "a lone surrogate \ud800, sent escaped",
+    ],
+    ids=["placeholders", "escapes and Unicode", "lone surrogate"],
+)
+async def test_a_text_that_looks_like_json_escapes_or_placeholders_is_said_as_it_is(
+    gateway: FakeGateway, text: str
 ) -> None:
     await join(gateway, "gw-test.1", "alice", seq=1)
-    text = "\x00nick\x00 and \\u0000nick\\u0000, \x00seq\x00 and \\u0000seq\\u0000"
     await gateway.message("gw-test.1", json.dumps({"type": "say", "text": text, "room": "lobby"}))
     assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 2, text=text

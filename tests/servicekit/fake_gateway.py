@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from redis.asyncio import Redis
@@ -31,6 +31,8 @@ class Published:
     topic: str
     message: Any
     skipped: frozenset[str] = frozenset()
+    #: The message as it was published, after the prefix.
+    text: str = field(default="", compare=False)
 
 
 class FakeGateway:
@@ -113,7 +115,7 @@ class FakeGateway:
             return bus.decode_command(message["data"])
         topic = channel.removeprefix(bus.topic_channel(""))
         text, skipped = bus.decode_topic(message["data"])
-        return Published(topic, json.loads(text), skipped)
+        return Published(topic, json.loads(text), skipped, text.decode())
 
     async def reply(self, conn: str) -> Any:
         """The next item, which must be a Send to ``conn``: its payload, decoded."""
@@ -132,10 +134,15 @@ class FakeGateway:
 
     async def said(self, conn: str, topic: str) -> Any:
         """The next two items, which must be a line said by ``conn``: sent to it, then
-        published on ``topic`` for everyone else. The line's event."""
-        event = await self.reply(conn)
-        assert await self.next() == Published(topic, event, frozenset({conn}))
-        return event
+        published on ``topic`` for everyone else, the same text. The line's event."""
+        command = await self.next()
+        assert isinstance(command, bus.Send), command
+        assert command.conn == conn
+        published = await self.next()
+        assert published == Published(topic, json.loads(command.payload), frozenset({conn}))
+        assert isinstance(published, Published)
+        assert published.text == command.payload
+        return published.message
 
     async def _next_message(self) -> dict[str, Any]:
         while True:
