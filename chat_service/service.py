@@ -132,11 +132,11 @@ made the first time, and nothing is published twice.
 
 
 SAY = """
+local made = redis.call('GET', KEYS[5])
+if made then return tonumber(made) end
 local nick = redis.call('GET', KEYS[1])
 if not nick then return 'unknown' end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 'not_member' end
-local made = redis.call('GET', KEYS[5])
-if made then return tonumber(made) end
 local seq = redis.call('INCR', KEYS[3])
 local event = ARGV[2] .. nick .. ARGV[3] .. string.format('%d', seq) .. ARGV[4]
 redis.call('RPUSH', KEYS[4], event)
@@ -149,7 +149,8 @@ redis.call('SET', KEYS[5], seq, 'EX', ARGV[11])
 return seq
 """
 """Says a line in a room in one round trip: checks the speaker, then numbers, keeps and
-publishes the ``message`` event, atomically, once per envelope (as :data:`APPEND` does).
+publishes the ``message`` event, atomically, once per envelope (as :data:`APPEND` does:
+an envelope handled again gets its event's seq, even if the speaker has left since).
 
 The speaker gets its line from the script, as a ``send`` command on its gateway's channel,
 and the room's topic skips it (:func:`bus.skipping`): so the line reaches it in order with
@@ -182,9 +183,13 @@ def _to_speaker(conn: str) -> tuple[str, str, bytes]:
     saturation")."""
     marker = "\x00payload\x00"
     command = bus.encode_command(bus.Send(conn=conn, payload=marker)).decode()
-    before, found, after = command.partition(json.dumps(marker))
+    before, found, after = command.rpartition(json.dumps(marker))  # Only "binary" follows.
     assert found, command
     return before, after, bus.skipping([conn])
+
+
+def _not_member(room: str) -> ClientError:
+    return ClientError(f"you are not in {room!r}; join it first", code="not_member")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -383,7 +388,7 @@ class ChatHandlers(Handlers):
                 self._check_length(said)
                 room = await self._member_room(ctx, room)
                 if not await self._say_in(ctx, room, said):  # Forgotten again since.
-                    raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
+                    raise _not_member(room)
             case Private(room=room, to=to, text=said):
                 self._check_length(said)
                 room = await self._member_room(ctx, room)
@@ -503,7 +508,7 @@ class ChatHandlers(Handlers):
                 raise ClientError("you are in no room; join one first", code="not_member")
             return joined[0]
         if not await presence.is_member(ctx.conn.id, room):
-            raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
+            raise _not_member(room)
         return room
 
     def _check_length(self, text: str) -> None:
@@ -535,7 +540,7 @@ class ChatHandlers(Handlers):
         # trip, and each speaker's line keeps its place among the answers to it.
         result = await ctx.outbox.publisher.run(self._say, keys, args)
         if result == b"not_member":
-            raise ClientError(f"you are not in {room!r}; join it first", code="not_member")
+            raise _not_member(room)
         if result == b"unknown":
             return False
         logger.debug("> topic %s message %d", topic(room), result)

@@ -178,6 +178,21 @@ async def test_a_closed_connection_is_forgotten(gateway: FakeGateway) -> None:
     assert all([await gateway.redis.ttl(key) > 0 for key in records])
 
 
+def alice_says(payload: str, *, seq: int) -> bus.Envelope:
+    """The envelope of gw-test.1's message number ``seq``, for the chat to handle directly."""
+    return bus.Envelope(
+        kind="message",
+        conn="gw-test.1",
+        seq=seq,
+        gateway="gw-test",
+        path="/chat",
+        query="nick=alice",
+        payload=payload,
+        received_at=0,
+        published_at=0,
+    )
+
+
 @pytest.mark.parametrize(
     ("said", "then"),
     [
@@ -196,17 +211,7 @@ async def test_an_envelope_handled_twice_makes_its_room_event_once(
     # As when a replica dies handling it and the one taking over handles it again: each
     # replica handles it once, so it is handled here, twice, past the stream's reader.
     await join(gateway, "gw-test.1", "alice", seq=1)
-    envelope = bus.Envelope(
-        kind="message",
-        conn="gw-test.1",
-        seq=7,
-        gateway=gateway.id,
-        path="/chat",
-        query="nick=alice",
-        payload=said,
-        received_at=0,
-        published_at=0,
-    )
+    envelope = alice_says(said, seq=7)
     await chat.handle(envelope)
     await chat.handle(envelope)
     await gateway.message("gw-test.1", then)
@@ -216,6 +221,29 @@ async def test_an_envelope_handled_twice_makes_its_room_event_once(
     assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
         "message", "alice", 3, text="and then"
     )
+    assert await gateway.redis.llen("wslab:chat:lobby:history") == 3
+
+
+async def test_a_line_handled_again_after_its_speaker_left_is_neither_refused_nor_said_again(
+    chat: Service, gateway: FakeGateway
+) -> None:
+    # A replica took the connection over and handles its line again, after its leave.
+    await join(gateway, "gw-test.1", "alice", seq=1)
+    line = json.dumps({"type": "say", "room": "lobby", "text": "once"})
+    await gateway.message("gw-test.1", line)
+    assert without_ts(await gateway.said("gw-test.1", "chat.lobby")) == event(
+        "message", "alice", 2, text="once"
+    )
+    await gateway.message("gw-test.1", json.dumps({"type": "leave", "room": "lobby"}))
+    assert without_ts(await gateway.published("chat.lobby")) == event("leave", "alice", 3)
+    assert await gateway.next() == bus.Unsubscribe(conn="gw-test.1", topic="chat.lobby")
+    await chat.handle(alice_says(line, seq=1))  # Its first message.
+    await gateway.message("gw-test.1", "marker")  # In no room now.
+    assert await gateway.reply("gw-test.1") == {
+        "type": "error",
+        "code": "not_member",
+        "message": "you are in no room; join one first",
+    }
     assert await gateway.redis.llen("wslab:chat:lobby:history") == 3
 
 
@@ -251,7 +279,7 @@ async def test_a_malformed_envelope_does_not_stop_the_chat(
     [
         "\x00nick\x00 and \\u0000nick\\u0000, \x00payload\x00",
         # The script spells the line out again, as a JSON string, for its speaker.
-        '"a/b" caf\u00e9 \U0001f600\t\n',
+        '"a/b" caf\u00e9 \U0001f600\t\n\x7f',
         "a lone surrogate \ud800, sent escaped",
     ],
     ids=["placeholders", "escapes and Unicode", "lone surrogate"],

@@ -780,6 +780,18 @@ async def test_a_latest_message_goes_only_to_those_subscribed_when_it_came_and_s
         assert late.written == []
 
 
+async def test_a_latest_message_held_while_behind_still_skips_the_connections_it_names(
+    service: FakeService, client: redis.Redis
+) -> None:
+    async with running_hub(client, behind_after=0) as hub:
+        [skipped, other] = await subscribed(hub, service, client, conflate=True, count=2)
+        quotes = topic_channel("quotes.MSFT")
+        await hub._on_bus_message(quotes, skipping([f"{GATEWAY}.1"]) + b"MSFT 27.91")
+        await asyncio.sleep(0)
+        assert other.written == [text("subscribed"), text("MSFT 27.91")]
+        assert skipped.written == [text("subscribed")]
+
+
 # Readiness.
 
 
