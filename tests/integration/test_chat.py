@@ -185,11 +185,23 @@ async def say_slowly(ws: Connection, texts: list[str], interval: float) -> None:
 
 async def heard_once_in_order(alice: Connection, bob: Connection, texts: list[str]) -> None:
     """Bob hears alice's ``texts`` once each, in order, with consecutive seq; alice hears
-    them too, and no error on the way."""
-    heard = [await next_event(bob, "message", nick="alice") for _ in texts]
-    own: list[Event] = []  # Until alice hears her last line.
-    while not own or own[-1].get("text") != texts[-1]:
-        own.append(json.loads(await within(alice.recv(), "alice to hear her own lines")))
+    them too, and no error on the way.
+
+    Start it before alice talks: both keep reading while she does. A client that stops
+    reading (its queue full) answers no ping, and the gateway closes it 40 s later, however
+    long the test takes to talk and cut.
+    """
+
+    async def own_lines() -> list[Event]:  # Until alice hears her last line.
+        own: list[Event] = []
+        while not own or own[-1].get("text") != texts[-1]:
+            own.append(json.loads(await within(alice.recv(), "alice to hear her own lines")))
+        return own
+
+    async def bob_hears() -> list[Event]:
+        return [await next_event(bob, "message", nick="alice") for _ in texts]
+
+    heard, own = await asyncio.gather(bob_hears(), own_lines())
     assert [event["text"] for event in heard] == texts
     first = heard[0]["seq"]
     assert [event["seq"] for event in heard] == list(range(first, first + len(texts)))
@@ -229,6 +241,7 @@ async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_noth
     texts = [f"line {n}" for n in range(80)]
     async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
         await next_event(bob, "members", room=room, members=["alice", "bob"])
+        listening = asyncio.create_task(heard_once_in_order(alice, bob, texts))
         talking = asyncio.create_task(say_slowly(alice, texts, interval=0.25))
         try:
             for _ in range(2):  # SIGKILL: no goodbye; then it restarts, as a new replica.
@@ -238,9 +251,10 @@ async def test_killing_the_chat_replica_of_a_talker_twice_loses_and_repeats_noth
                 await asyncio.to_thread(handling.start)
                 await until_shared(stack, docker, killed=replica)
             await talking
+            await listening
         finally:
             talking.cancel()
-        await heard_once_in_order(alice, bob, texts)
+            listening.cancel()
 
 
 def kill_connections(stack: DockerCompose, docker: docker_sdk.DockerClient, name: str) -> int:
@@ -266,11 +280,15 @@ async def test_cutting_the_chat_replicas_redis_connections_mid_stream_loses_noth
     cuts = 0
     async with open_chat(gateway, "alice", room) as alice, open_chat(gateway, "bob", room) as bob:
         await next_event(bob, "members", room=room, members=["alice", "bob"])
-        # Ten rounds: a few lines, then the cut, while those lines are still on their way.
-        for start in range(0, len(texts), 4):
-            await say_slowly(alice, texts[start : start + 4], interval=0.25)
-            cuts += await asyncio.to_thread(kill_connections, stack, docker, "wslab-chat")
-        await heard_once_in_order(alice, bob, texts)
+        listening = asyncio.create_task(heard_once_in_order(alice, bob, texts))
+        try:
+            # Ten rounds: a few lines, then the cut, while those lines are on their way.
+            for start in range(0, len(texts), 4):
+                await say_slowly(alice, texts[start : start + 4], interval=0.25)
+                cuts += await asyncio.to_thread(kill_connections, stack, docker, "wslab-chat")
+            await listening
+        finally:
+            listening.cancel()
     assert cuts > 0
 
 
