@@ -25,7 +25,7 @@ from client import Connection, connect
 from stock_service.market import Market
 from stock_service.messages import Quote
 from stock_service.stocks import STOCKS
-from tests.gateway.draft_client import TEXT, frame
+from tests.gateway.draft_client import PING, PONG, TEXT, DraftClient, frame
 from tests.gateway.draft_client import connect_socket as connect_slowly
 from tests.integration.conftest import ROOT, Address, containers, network
 from tests.waiting import HANG, within
@@ -148,6 +148,24 @@ async def test_get_api_quotes_returns_the_latest_quotes_in_the_order_asked(
     assert len(everything["quotes"]) == len(STOCKS)
 
 
+async def keep_heard(client: DraftClient) -> None:
+    """Ping the gateway every few seconds, until cancelled. A client the gateway hears from
+    is never pinged, so never closed for a pong it cannot send while it reads nothing,
+    however long the machine takes."""
+    while True:
+        await client.send(PING)
+        await asyncio.sleep(5)
+
+
+async def next_text(client: DraftClient) -> str:
+    """The next text message, one frame, past the pongs that :func:`keep_heard` brings."""
+    received = await client.recv_frame()
+    while received.opcode == PONG:
+        received = await client.recv_frame()
+    assert (received.fin, received.opcode) == (True, TEXT), received
+    return received.payload.decode()
+
+
 async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_every_tick(
     stack: DockerCompose,
     gateway: Address,
@@ -167,6 +185,7 @@ async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_ever
         slow.close()
         raise
     client = await slow.start_reading()
+    pinging = asyncio.create_task(keep_heard(client))
     try:
         async with subscribed(gateway, "*") as fast:
             # The slow client reads nothing until the gateway holds quotes back from it;
@@ -201,7 +220,7 @@ async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_ever
 
         async def read_slow_until_jumps() -> None:
             while len(jumped) < len(STOCKS) // 2:
-                message = json.loads(await client.recv_text())
+                message = json.loads(await next_text(client))
                 ticks = {"snapshot": message.get("quotes"), "quote": [message]}
                 for quote in ticks.get(message["type"]) or []:
                     symbol, seq = quote["symbol"], quote["seq"]
@@ -211,4 +230,5 @@ async def test_a_slow_subscriber_gets_the_latest_prices_and_a_fast_one_gets_ever
 
         await within(read_slow_until_jumps(), "the slow client's seq to jump for half the symbols")
     finally:
+        pinging.cancel()
         await client.aclose()
